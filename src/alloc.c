@@ -1,0 +1,309 @@
+/*
+ * alloc.c - the hak_* API and the out-of-line parts of every entry point:
+ * calloc, realloc, the aligned family, usable size, and the free paths
+ * that are not a local Tiny/Mid free (remote, Large, Huge, misuse).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "api.h"
+#include "hakmem.h"
+#include "diag.h"
+#include "huge.h"
+#include "init.h"
+#include "large.h"
+#include "remote_free.h"
+#include "stats.h"
+
+/* ---- misuse ---- */
+
+void hak_small_free_invalid(const void *p, const hak_slab *s)
+{
+    hak_fatal_block("invalid free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
+                                                                           : "not the start of a Mid",
+                    s->block_size);
+}
+
+void hak_small_double_free(const void *p, const hak_slab *s)
+{
+    hak_fatal_block("double free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
+                    s->block_size);
+}
+
+void hak_free_size_mismatch(const void *p, size_t size)
+{
+    (void)size;
+    hak_fatal_ptr("free_sized with a size larger than the block at", p, NULL);
+}
+
+hak_noreturn hak_cold static void alloc_foreign(const char *op, const void *p)
+{
+    hak_fatal_ptr(op, p, "not allocated by hakmem");
+}
+
+/* A Tiny/Mid block checked by a thread that does not own its slab (or a
+ * pointer into a free slab).  Same checks as the fast path, then the
+ * remote push. */
+static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char *op)
+{
+    /* relaxed: a slab freed under our feet would itself be misuse. */
+    if (hak_unlikely(!atomic_load_explicit(&s->in_use, memory_order_relaxed)))
+        hak_fatal_ptr(op, p, "not an allocated block");
+    if (hak_unlikely(!hak_slab_is_block_start(s, (uintptr_t)p)))
+        hak_small_free_invalid(p, s);
+    hak_block *b = (hak_block *)p;
+    if (hak_unlikely(hak_block_is_freed(b)))
+        hak_small_double_free(p, s);
+    return b;
+}
+
+void hak_small_free_other(void *p, hak_slab *s, size_t expected)
+{
+    hak_block *b = alloc_small_check(p, s, "invalid free of");
+    if (expected > s->block_size)
+        hak_free_size_mismatch(p, expected);
+    hak_block_mark_freed(b);
+    hak_track_free(b, s->block_size);
+    hak_heap *h = hak_heap_tls;
+    if (h != &hak_heap_empty)
+        h->cstats[s->cls].remote_frees++;
+    else
+        hak_stat_add(&hak_gstats.heapless_class_frees[s->cls], 1);
+    hak_remote_free_push(s, b);
+}
+
+void hak_free_slow(void *p, unsigned kind, size_t expected)
+{
+    if (p == NULL)
+        return;
+    switch (kind) {
+    case HAK_SEGMAP_LARGE:
+        hak_large_free(p, expected);
+        return;
+    case HAK_SEGMAP_HUGE_HEAD:
+    case HAK_SEGMAP_HUGE_TAIL:
+        hak_huge_free(p, expected);
+        return;
+    default:
+        alloc_foreign("free of", p);
+    }
+}
+
+/* ---- allocation beyond the Mid tier ---- */
+
+void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
+{
+    if (size <= HAK_LARGE_MAX && align <= HAK_LARGE_MAX)
+        return hak_large_alloc(size, align, zeroed);
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    *zeroed = true;
+    return hak_huge_alloc(size, align);
+}
+
+void *hak_calloc_impl(size_t count, size_t size)
+{
+    size_t total;
+    if (hak_unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total <= HAK_MID_MAX) {
+        void *p = hak_api_malloc(total);
+        if (p)
+            memset(p, 0, total);
+        return p;
+    }
+    bool zeroed = false;
+    void *p = hak_alloc_big(total, 0, &zeroed);
+    if (p && !zeroed)
+        memset(p, 0, total);
+    return p;
+}
+
+/* ---- usable size and realloc ---- */
+
+size_t hak_usable_size_impl(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    uintptr_t a = (uintptr_t)p;
+    unsigned kind = hak_segmap_get(a);
+    if (kind >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, kind);
+        alloc_small_check(p, s, "malloc_usable_size of invalid pointer");
+        return s->block_size;
+    }
+    if (kind == HAK_SEGMAP_LARGE)
+        return hak_large_usable(p);
+    if (kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL)
+        return hak_huge_usable(p);
+    alloc_foreign("malloc_usable_size of", p);
+}
+
+static void *alloc_move(void *p, size_t old_usable, size_t size)
+{
+    void *q = hak_api_malloc(size);
+    if (q == NULL)
+        return NULL; /* p stays valid, errno is ENOMEM */
+    memcpy(q, p, old_usable < size ? old_usable : size);
+    hak_api_free(p);
+    return q;
+}
+
+void *hak_realloc_impl(void *p, size_t size)
+{
+    if (p == NULL)
+        return hak_api_malloc(size);
+    if (size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        hak_api_free(p);
+        return NULL;
+    }
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t a = (uintptr_t)p;
+    unsigned kind = hak_segmap_get(a);
+    if (kind >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, kind);
+        alloc_small_check(p, s, "realloc of invalid pointer");
+        size_t usable = s->block_size;
+        if (size <= usable && size >= usable / 2)
+            return p;
+        if (size <= usable && usable <= 64)
+            return p;
+        return alloc_move(p, usable, size);
+    }
+    if (kind == HAK_SEGMAP_LARGE) {
+        if (hak_large_resize(p, size))
+            return p;
+        return alloc_move(p, hak_large_usable(p), size);
+    }
+    if (kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) {
+        if (size > HAK_LARGE_MAX)
+            return hak_huge_realloc(p, size);
+        return alloc_move(p, hak_huge_usable(p), size);
+    }
+    alloc_foreign("realloc of", p);
+}
+
+void *hak_reallocarray_impl(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc_impl(p, total);
+}
+
+/* ---- aligned allocation ---- */
+
+/* align: a power of two. */
+void *hak_aligned_impl(size_t align, size_t size)
+{
+    if (align <= HAK_MIN_ALIGN)
+        return hak_api_malloc(size);
+    if (size > HAK_ALLOC_MAX || align > HAK_ALLOC_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int cls = hak_small_class_aligned(size, align);
+    if (cls >= 0)
+        return hak_class_is_tiny((unsigned)cls) ? hak_tiny_alloc_class((unsigned)cls)
+                                                 : hak_mid_alloc_class((unsigned)cls);
+    bool zeroed;
+    return hak_alloc_big(size, align, &zeroed);
+}
+
+int hak_posix_memalign_impl(void **out, size_t align, size_t size)
+{
+    if (!hak_is_pow2(align) || align < sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = hak_aligned_impl(align, size);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *hak_aligned_alloc_impl(size_t align, size_t size)
+{
+    if (!hak_is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hak_aligned_impl(align, size);
+}
+
+void *hak_memalign_impl(size_t align, size_t size)
+{
+    /* glibc: any alignment is rounded up to a power of two. */
+    if (align > HAK_ALLOC_MAX / 2) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!hak_is_pow2(align)) {
+        size_t a = HAK_MIN_ALIGN;
+        while (a < align)
+            a <<= 1;
+        align = a;
+    }
+    return hak_aligned_impl(align, size);
+}
+
+void *hak_valloc_impl(size_t size)
+{
+    return hak_aligned_impl(HAK_PAGE_SIZE, size);
+}
+
+void *hak_pvalloc_impl(size_t size)
+{
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size == 0 ? HAK_PAGE_SIZE : hak_align_up(size, HAK_PAGE_SIZE);
+    return hak_aligned_impl(HAK_PAGE_SIZE, rounded);
+}
+
+void hak_free_aligned_sized_impl(void *p, size_t align, size_t size)
+{
+    if (p != NULL && (!hak_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0))
+        hak_fatal_ptr("free_aligned_sized with a wrong alignment for", p, NULL);
+    hak_api_free_sized(p, size);
+}
+
+/* ---- the hak_ API ---- */
+
+HAK_API void *hak_malloc(size_t size) { return hak_api_malloc(size); }
+HAK_API void hak_free(void *p) { hak_api_free(p); }
+HAK_API void hak_free_sized(void *p, size_t size) { hak_api_free_sized(p, size); }
+HAK_API void hak_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    hak_free_aligned_sized_impl(p, align, size);
+}
+HAK_API void *hak_calloc(size_t count, size_t size) { return hak_calloc_impl(count, size); }
+HAK_API void *hak_realloc(void *p, size_t size) { return hak_realloc_impl(p, size); }
+HAK_API void *hak_reallocarray(void *p, size_t count, size_t size)
+{
+    return hak_reallocarray_impl(p, count, size);
+}
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t size)
+{
+    return hak_posix_memalign_impl(out, align, size);
+}
+HAK_API void *hak_aligned_alloc(size_t align, size_t size)
+{
+    return hak_aligned_alloc_impl(align, size);
+}
+HAK_API void *hak_memalign(size_t align, size_t size) { return hak_memalign_impl(align, size); }
+HAK_API void *hak_valloc(size_t size) { return hak_valloc_impl(size); }
+HAK_API void *hak_pvalloc(size_t size) { return hak_pvalloc_impl(size); }
+HAK_API size_t hak_malloc_usable_size(const void *p) { return hak_usable_size_impl(p); }

@@ -1,0 +1,41 @@
+/*
+ * diag.h - messages hakmem prints (misuse, corruption, config warnings,
+ * stats) without stdio or malloc: a fixed buffer and write(2).
+ */
+#ifndef HAK_DIAG_H
+#define HAK_DIAG_H
+
+#include "internal.h"
+
+typedef struct hak_buf {
+    char *data;
+    size_t len, cap;
+    int fd; /* flushed to this fd when full; -1: truncate instead */
+} hak_buf;
+
+void hak_buf_str(hak_buf *b, const char *s);
+void hak_buf_mem(hak_buf *b, const char *s, size_t n);
+void hak_buf_char(hak_buf *b, char c);
+void hak_buf_u64(hak_buf *b, uint64_t v);
+void hak_buf_i64(hak_buf *b, int64_t v);
+void hak_buf_hex(hak_buf *b, uint64_t v);
+/* Right-aligned in `width` columns. */
+void hak_buf_u64_pad(hak_buf *b, uint64_t v, unsigned width);
+void hak_buf_str_pad(hak_buf *b, const char *s, unsigned width);
+/* Left-aligned in `width` columns. */
+void hak_buf_str_left(hak_buf *b, const char *s, unsigned width);
+/* v/100 with two decimals, e.g. 9876 -> "98.76". */
+void hak_buf_percent100(hak_buf *b, uint64_t v);
+/* 1536 -> "1.5K" style: bytes with a K/M/G suffix. */
+void hak_buf_size(hak_buf *b, uint64_t bytes);
+void hak_buf_flush(hak_buf *b);
+
+/* One line "hakmem: <what> 0x<addr><detail>\n" on stderr, then abort(). */
+hak_noreturn hak_cold void hak_fatal_ptr(const char *what, const void *addr, const char *detail);
+/* Same, with "(<size> bytes)" style detail built from a class size. */
+hak_noreturn hak_cold void hak_fatal_block(const char *what, const void *addr, const char *tier,
+                                           size_t block_size);
+/* A line on stderr, no abort. */
+void hak_warn(const char *msg);
+
+#endif

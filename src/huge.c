@@ -1,0 +1,156 @@
+/*
+ * huge.c - Huge blocks: their own segment-aligned mapping.
+ */
+#include "huge.h"
+
+#include <errno.h>
+
+#include "block.h"
+#include "diag.h"
+#include "init.h"
+#include "os.h"
+#include "segment_map.h"
+#include "stats.h"
+
+#define HUGE_MAGIC_TAG 2u
+
+typedef struct huge_header {
+    uint64_t magic;      /* hak_keys.header ^ address ^ HUGE_MAGIC_TAG */
+    uintptr_t user;      /* the pointer handed out */
+    size_t map_size;     /* bytes mapped from the header on */
+    size_t head;         /* user - header */
+} huge_header;
+
+static size_t huge_regions(size_t map_size)
+{
+    return (map_size + HAK_SEGMENT_SIZE - 1) >> HAK_SEGMENT_SHIFT;
+}
+
+static void huge_mark(huge_header *hd)
+{
+    uintptr_t base = (uintptr_t)hd;
+    size_t n = huge_regions(hd->map_size);
+    hak_segmap_set(base, 1, HAK_SEGMAP_HUGE_HEAD);
+    if (n > 1)
+        hak_segmap_set(base + HAK_SEGMENT_SIZE, n - 1, HAK_SEGMAP_HUGE_TAIL);
+}
+
+static void huge_unmark(huge_header *hd)
+{
+    hak_segmap_set((uintptr_t)hd, huge_regions(hd->map_size), HAK_SEGMAP_NONE);
+}
+
+void *hak_huge_alloc(size_t size, size_t align)
+{
+    hak_init_ensure();
+    if (align < HAK_MIN_ALIGN)
+        align = HAK_MIN_ALIGN;
+    size_t head = align <= 64 ? 64 : (align <= HAK_SEGMENT_SIZE ? align : HAK_SEGMENT_SIZE);
+    if (size > HAK_ALLOC_MAX - head || align > HAK_ALLOC_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t map_size = hak_align_up(head + size, HAK_PAGE_SIZE);
+    /* Header on a segment boundary; user = header + head aligned. */
+    huge_header *hd = align <= HAK_SEGMENT_SIZE
+                          ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
+                          : hak_os_map_aligned(map_size, align, head);
+    if (hd == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    hd->user = (uintptr_t)hd + head;
+    hd->map_size = map_size;
+    hd->head = head;
+    hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
+    huge_mark(hd);
+    hak_stat_add(&hak_gstats.huge_allocs, 1);
+    hak_stat_add(&hak_gstats.huge_bytes, map_size - head);
+    hak_stats_segment_mapped(map_size);
+    return (void *)hd->user;
+}
+
+static huge_header *huge_header_of(const void *p, const char *op)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (a != 0 && hak_segmap_get(a - 1) == HAK_SEGMAP_HUGE_HEAD) {
+        huge_header *hd = (huge_header *)((a - 1) & ~(uintptr_t)HAK_SEGMENT_MASK);
+        if (hd->magic == (hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG) && hd->user == a)
+            return hd;
+    }
+    hak_fatal_ptr(op, p, "not the start of a Huge block");
+}
+
+void hak_huge_free(void *p, size_t expected_size)
+{
+    huge_header *hd = huge_header_of(p, "invalid free of");
+    size_t usable = hd->map_size - hd->head;
+    if (hak_unlikely(expected_size > usable))
+        hak_fatal_ptr("free_sized with a size larger than the block at", p, "Huge block");
+    size_t map_size = hd->map_size;
+    hd->magic = 0;
+    huge_unmark(hd);
+    hak_os_unmap(hd, map_size);
+    hak_stat_add(&hak_gstats.huge_frees, 1);
+    atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, usable, memory_order_relaxed);
+    hak_stats_segment_unmapped(map_size);
+}
+
+size_t hak_huge_usable(const void *p)
+{
+    huge_header *hd = huge_header_of(p, "malloc_usable_size of invalid pointer");
+    return hd->map_size - hd->head;
+}
+
+void *hak_huge_realloc(void *p, size_t size)
+{
+    huge_header *hd = huge_header_of(p, "realloc of invalid pointer");
+    size_t old_map = hd->map_size;
+    size_t old_usable = old_map - hd->head;
+    if (size > HAK_ALLOC_MAX - hd->head) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t new_map = hak_align_up(hd->head + size, HAK_PAGE_SIZE);
+    if (new_map == old_map)
+        return p;
+    if (new_map < old_map) {
+        /* Shrink in place: mremap never moves a shrinking mapping. */
+        huge_unmark(hd);
+        if (!hak_os_remap_inplace(hd, old_map, new_map)) {
+            huge_mark(hd);
+            return p;
+        }
+        hd->map_size = new_map;
+        huge_mark(hd);
+    } else if (hak_os_remap_inplace(hd, old_map, new_map)) {
+        hd->map_size = new_map;
+        huge_mark(hd);
+    } else {
+        /* Move: reserve a segment-aligned destination, then let the kernel
+         * move the pages there (no copy). */
+        huge_header *dst = hak_os_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
+        if (dst == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        huge_unmark(hd);
+        if (!hak_os_remap_to(hd, old_map, new_map, dst)) {
+            huge_mark(hd);
+            hak_os_unmap(dst, new_map);
+            errno = ENOMEM;
+            return NULL;
+        }
+        hd = dst;
+        hd->map_size = new_map;
+        hd->user = (uintptr_t)hd + hd->head;
+        hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
+        huge_mark(hd);
+    }
+    size_t new_usable = hd->map_size - hd->head;
+    hak_stat_add(&hak_gstats.huge_bytes, new_usable);
+    atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);
+    hak_stat_add(&hak_gstats.bytes_mapped, hd->map_size);
+    atomic_fetch_sub_explicit(&hak_gstats.bytes_mapped, old_map, memory_order_relaxed);
+    return (void *)hd->user;
+}

@@ -1,0 +1,21 @@
+/*
+ * huge.h - Huge tier (> 1 MiB, or alignment above what Large serves): one
+ * mapping per block.  The mapping starts on a segment boundary with a small
+ * header there; the user pointer follows within the first segment (or is
+ * exactly one segment in, for alignments of a segment or more), so the
+ * header is always at the segment base of (ptr - 1).  realloc uses mremap,
+ * which moves pages without copying.
+ */
+#ifndef HAK_HUGE_H
+#define HAK_HUGE_H
+
+#include "internal.h"
+
+void *hak_huge_alloc(size_t size, size_t align);
+/* p is in a region the segment map marks Huge. */
+void hak_huge_free(void *p, size_t expected_size);
+size_t hak_huge_usable(const void *p);
+/* New pointer (p itself or moved), or NULL with errno ENOMEM (p intact). */
+void *hak_huge_realloc(void *p, size_t size);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * os.h - the only layer that talks to the kernel: mappings, purging, time,
+ * randomness, futexes and raw writes.  Everything above it is policy.
+ *
+ * None of these functions allocate, use stdio or change errno on success;
+ * on failure they leave errno as the kernel set it, except that the
+ * mapping functions report failure by returning NULL and callers set ENOMEM.
+ */
+#ifndef HAK_OS_H
+#define HAK_OS_H
+
+#include "internal.h"
+
+/* Anonymous read/write mapping of `size` bytes (page multiple); NULL on failure. */
+void *hak_os_map(size_t size);
+/* Mapping of `size` bytes whose address plus `offset` is a multiple of `align`
+ * (a power of two, at least a page).  NULL on failure. */
+void *hak_os_map_aligned(size_t size, size_t align, size_t offset);
+void hak_os_unmap(void *p, size_t size);
+/* Give the pages back to the OS; contents become zero (dontneed) or
+ * undefined-until-written (free=true, MADV_FREE). */
+void hak_os_purge(void *p, size_t size, bool lazy_free);
+/* Resize a mapping in place; true on success. */
+bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* Move a mapping to `dst` (which must be a mapping of new_size we own). */
+bool hak_os_remap_to(void *p, size_t old_size, size_t new_size, void *dst);
+
+uint64_t hak_os_now_ms(void);
+void hak_os_random(void *buf, size_t len);
+void hak_os_write(int fd, const char *buf, size_t len);
+void hak_os_yield(void);
+
+void hak_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected);
+void hak_os_futex_wake(_Atomic uint32_t *addr, int count);
+
+/* Peak resident set (KiB) and current resident set (KiB, from /proc). */
+uint64_t hak_os_peak_rss_kib(void);
+uint64_t hak_os_current_rss_kib(void);
+
+#endif

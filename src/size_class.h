@@ -1,0 +1,74 @@
+/*
+ * size_class.h - size classes of the Tiny, Mid and Large tiers.
+ *
+ * Small classes (Tiny 0..31, Mid 32..51) share one index space because
+ * they share the slab machinery.  Spacing: 16 B steps up to 128 B, then
+ * 8 classes per doubling up to 1 KiB (internal waste <= 12.5% of the
+ * request above 128 B), 4 per doubling for Mid, 8 per doubling (4 KiB
+ * granular) for Large.  Every class boundary is a multiple of the lookup
+ * table's granularity, so lookups are one table load.
+ */
+#ifndef HAK_SIZE_CLASS_H
+#define HAK_SIZE_CLASS_H
+
+#include "internal.h"
+
+#define HAK_TINY_CLASSES   32
+#define HAK_MID_CLASSES    20
+#define HAK_SMALL_CLASSES  (HAK_TINY_CLASSES + HAK_MID_CLASSES)
+#define HAK_LARGE_CLASSES  40
+
+#define HAK_TINY_SLAB_SHIFT 16 /* 64 KiB slabs in Tiny segments */
+#define HAK_MID_PAGE_SHIFT  18 /* 256 KiB pages in Mid segments */
+
+typedef struct hak_class_info {
+    uint32_t size;       /* block size in bytes */
+    uint16_t capacity;   /* blocks per slab (page) */
+    uint8_t slab_shift;  /* log2 of the slab size: 16 Tiny, 18 Mid */
+    uint64_t div_magic;  /* ceil(2^40 / size): offset / size == (offset * magic) >> 40 */
+} hak_class_info;
+
+extern const hak_class_info hak_classes[HAK_SMALL_CLASSES];
+extern const uint8_t hak_tiny_class_table[65];
+extern const uint8_t hak_mid_class_table[256];
+extern const uint32_t hak_large_class_size[HAK_LARGE_CLASSES];
+
+/* size <= HAK_TINY_MAX (0 included). */
+hak_inline unsigned hak_tiny_class_of(size_t size)
+{
+    return hak_tiny_class_table[(size + 15) >> 4];
+}
+
+/* HAK_TINY_MAX < size <= HAK_MID_MAX; returns the small-class index. */
+hak_inline unsigned hak_mid_class_of(size_t size)
+{
+    return hak_mid_class_table[(size - 1) >> 7];
+}
+
+hak_inline unsigned hak_small_class_of(size_t size)
+{
+    return size <= HAK_TINY_MAX ? hak_tiny_class_of(size) : hak_mid_class_of(size);
+}
+
+hak_inline bool hak_class_is_tiny(unsigned cls) { return cls < HAK_TINY_CLASSES; }
+
+/* Block index of byte offset `off` inside a slab of class `cls`. */
+hak_inline uint32_t hak_class_block_index(const hak_class_info *ci, uintptr_t off)
+{
+    return (uint32_t)((off * ci->div_magic) >> 40);
+}
+
+/* HAK_MID_MAX < size <= HAK_LARGE_MAX. */
+hak_inline unsigned hak_large_class_of(size_t size)
+{
+    size_t x = size - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzl(x); /* 15..19 */
+    unsigned k = (unsigned)((x - ((size_t)1 << b)) >> (b - 3)); /* 0..7 */
+    return (b - 15) * 8 + k;
+}
+
+/* Smallest small class whose blocks are all `align`-aligned and hold `size`
+ * bytes, or -1 if none (align > 32 KiB or size too large). */
+int hak_small_class_aligned(size_t size, size_t align);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * tiny.c - Tiny tier slow paths: refill the cache from the warm pool on a
+ * miss, flush the oldest half on overflow.
+ */
+#include "tiny.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "warm_pool.h"
+
+void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
+{
+    uint32_t count = h->tiny_count[cls];
+    if (n > count)
+        n = count;
+    void **slots = h->tiny_slots[cls];
+    /* Oldest at the bottom: they are the coldest in the CPU cache. */
+    hak_small_return_blocks(h, slots, n);
+    memmove(slots, slots + n, (count - n) * sizeof(void *));
+    h->tiny_count[cls] = count - n;
+    h->cstats[cls].flush_blocks += n;
+}
+
+void *hak_tiny_alloc_slow(unsigned cls)
+{
+    hak_heap *h = hak_heap_get();
+    if (h == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->cstats[cls].slow_allocs++;
+    if (h->tiny_count[cls] == 0) {
+        unsigned got = hak_small_refill(h, cls, h->tiny_slots[cls], h->batch[cls]);
+        if (got == 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        h->tiny_count[cls] = got;
+    }
+    return hak_tiny_alloc_class(cls);
+}
+
+void hak_tiny_free_overflow(hak_heap *h, unsigned cls, void *p)
+{
+    /* Keep the newest half (count may exceed a cap lowered since). */
+    hak_tiny_flush(h, cls, h->tiny_count[cls] - h->tiny_cap[cls] / 2);
+    h->tiny_slots[cls][h->tiny_count[cls]++] = p;
+}
