@@ -175,10 +175,8 @@ static void opt_apply_env_entry(const char *e, size_t len)
     if (opt_word_eq(name, nlen, "conf"))
         return; /* names a config file, read by the config loader */
     int id = hak_option_find(name, nlen);
-    if (id < 0) {
-        opt_env_warn(e, len, "unknown setting");
-        return;
-    }
+    if (id < 0)
+        return; /* other tools share the prefix (HAKMEM_LIB in our tests) */
     int64_t x;
     const char *err = hak_option_parse(id, val, vlen, &x);
     if (err) {

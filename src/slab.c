@@ -74,14 +74,18 @@ unsigned hak_slab_collect_remote(hak_slab *s)
 unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
 {
     unsigned n = 0;
-    if (s->free == NULL)
-        hak_slab_collect_remote(s);
-    hak_block *b = s->free;
-    while (n < want && b != NULL) {
-        out[n++] = b;
-        b = hak_slab_checked_next(s, b);
+    /* Local free list first, then what other threads freed (collected only
+     * when the local list runs dry), then never-used blocks. */
+    for (;;) {
+        hak_block *b = s->free;
+        while (n < want && b != NULL) {
+            out[n++] = b;
+            b = hak_slab_checked_next(s, b);
+        }
+        s->free = b;
+        if (n == want || hak_slab_collect_remote(s) == 0)
+            break;
     }
-    s->free = b;
     if (n < want && s->bump < s->capacity) {
         unsigned k = want - n;
         if (k > (unsigned)(s->capacity - s->bump))

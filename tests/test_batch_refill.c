@@ -1,0 +1,133 @@
+/*
+ * test_batch_refill.c - moving blocks from a slab into a cache in batches:
+ * from the bump region, the local free list and the collected remote
+ * frees, without losing or duplicating a block.
+ */
+#include "test_util.h"
+
+#include "heap.h"
+#include "os.h"
+#include "remote_free.h"
+#include "size_class.h"
+#include "slab.h"
+
+/* A slab outside any segment, formatted for class cls. */
+static hak_slab *refill_slab(unsigned cls)
+{
+    hak_free(hak_malloc(1)); /* initialise keys */
+    static hak_slab s;
+    void *mem = hak_os_map_aligned(65536, 65536, 0);
+    cr_assert_not_null(mem);
+    memset(&s, 0, sizeof s);
+    s.shift = HAK_TINY_SLAB_SHIFT;
+    s.start = (uintptr_t)mem;
+    hak_slab_format(&s, hak_heap_current(), cls);
+    return &s;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every block of the slab exactly once. */
+static void expect_all_blocks(const hak_slab *s, void **blocks, unsigned n)
+{
+    cr_assert_eq(n, s->capacity);
+    qsort(blocks, n, sizeof *blocks, cmp_ptr);
+    for (unsigned i = 0; i < n; i++)
+        cr_assert_eq((uintptr_t)blocks[i], s->start + (uintptr_t)i * s->block_size,
+                     "block %u lost or duplicated", i);
+}
+
+Test(batch_refill, fresh_slab_bump_run_in_address_order)
+{
+    hak_slab *s = refill_slab(hak_tiny_class_of(48));
+    void *out[64];
+    unsigned n = hak_slab_refill(s, out, 32);
+    cr_assert_eq(n, 32);
+    cr_assert_eq(s->used, 32);
+    cr_assert_eq(s->bump, 32);
+    /* out[n-1] is handed out first: the lowest address. */
+    for (unsigned i = 0; i < n; i++)
+        cr_assert_eq((uintptr_t)out[n - 1 - i], s->start + (uintptr_t)i * 48);
+}
+
+Test(batch_refill, no_block_lost_or_duplicated)
+{
+    hak_slab *s = refill_slab(hak_tiny_class_of(80));
+    unsigned cap = s->capacity;
+    void **all = calloc(cap, sizeof *all);
+    uint64_t rng = 3;
+    for (int round = 0; round < 4; round++) {
+        unsigned n = 0;
+        while (n < cap) {
+            unsigned want = 1 + (unsigned)(test_rand(&rng) % 64);
+            unsigned got = hak_slab_refill(s, all + n, want);
+            cr_assert(got == want || n + got == cap, "short batch %u of %u", got, want);
+            n += got;
+        }
+        cr_assert_eq(hak_slab_refill(s, all + n, 1), 0, "exhausted slab gives nothing");
+        cr_assert_eq(s->used, cap);
+        expect_all_blocks(s, all, n);
+        /* Give them back in random order: a third through the remote
+         * (thread-free) list, the rest on the local free list. */
+        for (unsigned i = cap - 1; i > 0; i--) {
+            unsigned j = (unsigned)(test_rand(&rng) % (i + 1));
+            void *t = all[i];
+            all[i] = all[j];
+            all[j] = t;
+        }
+        for (unsigned i = 0; i < cap; i++) {
+            hak_block *b = all[i];
+            hak_block_mark_freed(b);
+            if (i % 3 == 0) {
+                hak_remote_free_push(s, b);
+            } else {
+                hak_block_set_next(b, s->free);
+                s->free = b;
+                s->used--;
+            }
+        }
+    }
+}
+
+Test(batch_refill, collects_remote_frees_when_local_list_is_empty)
+{
+    hak_slab *s = refill_slab(hak_tiny_class_of(16));
+    void *out[64];
+    cr_assert_eq(hak_slab_refill(s, out, 8), 8);
+    for (int i = 0; i < 8; i++) {
+        hak_block_mark_freed(out[i]);
+        hak_remote_free_push(s, out[i]);
+    }
+    cr_assert_eq(s->used, 8, "remote frees stay counted until collected");
+    cr_assert_eq(hak_slab_collect_remote(s), 8);
+    cr_assert_eq(s->used, 0);
+    void *again[64];
+    cr_assert_eq(hak_slab_refill(s, again, 8), 8);
+    cr_assert_eq(s->bump, 8, "collected blocks are reused before new ones");
+}
+
+Test(batch_refill, cache_refill_through_the_api)
+{
+    unsigned cls = hak_tiny_class_of(200);
+    void *p = hak_malloc(200);
+    hak_heap *h = hak_heap_current();
+    cr_assert_eq(h->cstats[cls].refills, 1);
+    cr_assert_eq(h->cstats[cls].refill_blocks, h->batch[cls]);
+    cr_assert_eq(h->tiny_count[cls], h->batch[cls] - 1);
+    /* Drain the cache: the next malloc refills one more batch. */
+    void *q[256];
+    for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
+        q[i] = hak_malloc(200);
+    cr_assert_eq(h->tiny_count[cls], 0);
+    void *r = hak_malloc(200);
+    cr_assert_eq(h->cstats[cls].refills, 2);
+    cr_assert_eq(h->tiny_count[cls], h->batch[cls] - 1);
+    hak_free(r);
+    for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
+        hak_free(q[i]);
+    hak_free(p);
+}

@@ -1,0 +1,182 @@
+/*
+ * test_mid.c - the Mid tier: the per-thread ring (LIFO at the head, the
+ * oldest drained on overflow), bump runs over fresh pages, batched page
+ * refill, and the shared lock-free page stacks under contention.
+ */
+#include "test_util.h"
+
+#include "abandon.h"
+#include "heap.h"
+#include "lfstack.h"
+#include "mid.h"
+#include "segment.h"
+#include "size_class.h"
+
+Test(mid, ring_is_lifo_at_the_head)
+{
+    void *a = hak_malloc(3000);
+    void *b = hak_malloc(3000);
+    hak_free(a);
+    hak_free(b);
+    cr_assert_eq(hak_malloc(3000), b);
+    cr_assert_eq(hak_malloc(3000), a);
+}
+
+Test(mid, ring_overflow_drains_the_oldest)
+{
+    unsigned cls = hak_mid_class_of(2000);
+    unsigned m = cls - HAK_TINY_CLASSES;
+    enum { N = 200 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = hak_malloc(2000);
+    hak_heap *h = hak_heap_current();
+    hak_mid_flush(h, m, h->mid_count[m]);
+    uint32_t cap = h->mid_cap[m];
+    cr_assert_geq(cap, 2);
+    for (uint32_t i = 0; i <= cap; i++)
+        hak_free(p[i]);
+    cr_assert_eq(h->mid_count[m], cap - cap / 2 + 1);
+    /* The newest stayed, newest first. */
+    for (uint32_t i = cap; i >= cap / 2; i--)
+        cr_assert_eq(hak_malloc(2000), p[i], "slot %u", i);
+    for (uint32_t i = cap + 1; i < N; i++)
+        hak_free(p[i]);
+}
+
+Test(mid, fresh_page_is_carved_in_bump_runs)
+{
+    unsigned cls = hak_mid_class_of(10000);
+    char *first = hak_malloc(10000);
+    hak_slab *s = hak_slab_of((uintptr_t)first, HAK_MID_PAGE_SHIFT);
+    cr_assert_eq(s->cls, cls);
+    cr_assert_eq((uintptr_t)first, s->start, "first block at the page start");
+    hak_heap *h = hak_heap_current();
+    uint32_t batch = h->batch[cls];
+    cr_assert_eq(s->bump, batch, "one refill carved one batch");
+    for (uint32_t i = 1; i < batch; i++) {
+        char *q = hak_malloc(10000);
+        cr_assert_eq(q, first + (size_t)i * hak_classes[cls].size, "ascending bump run");
+    }
+}
+
+Test(mid, pages_come_in_batches)
+{
+    unsigned cls = hak_mid_class_of(5000);
+    hak_free(hak_malloc(5000));
+    hak_heap *h = hak_heap_current();
+    /* One prefill formatted several pages, and the segments handed out
+     * pages mid_refill_pages at a time: a spare waits in the cache. */
+    cr_assert_gt(h->cstats[cls].fresh_slabs, 1);
+    cr_assert_eq(h->cstats[cls].prefills, 1);
+    cr_assert_geq(h->empty_count[HAK_SEG_MID], 1);
+}
+
+enum { STACK_SLABS = 15, STACK_ROUNDS = 20000 };
+
+struct stack_args {
+    hak_lfstack *stack;
+    int id;
+};
+
+static void *stack_worker(void *arg)
+{
+    struct stack_args *a = arg;
+    uint64_t rng = (uint64_t)a->id * 977 + 1;
+    hak_slab *held[STACK_SLABS];
+    int n = 0;
+    for (int i = 0; i < STACK_ROUNDS; i++) {
+        if (n > 0 && (n == STACK_SLABS || test_rand(&rng) & 1)) {
+            hak_lfstack_push(a->stack, held[--n]);
+        } else {
+            hak_slab *s = hak_lfstack_pop(a->stack);
+            if (s)
+                held[n++] = s;
+        }
+    }
+    while (n > 0)
+        hak_lfstack_push(a->stack, held[--n]);
+    return NULL;
+}
+
+/* The shared page stack (ABA-safe, 64-bit tag + index) under contention:
+ * every page ends up on it exactly once. */
+Test(mid, shared_stack_under_contention, .timeout = 60)
+{
+    test_watchdog(60);
+    hak_free(hak_malloc(1));
+    static hak_lfstack stack;
+    hak_slab *pages[STACK_SLABS];
+    cr_assert_eq(hak_segment_acquire(HAK_SEG_MID, pages, STACK_SLABS), STACK_SLABS);
+    for (int i = 0; i < STACK_SLABS; i++)
+        hak_lfstack_push(&stack, pages[i]);
+    struct stack_args args[TEST_THREADS];
+    for (int i = 0; i < TEST_THREADS; i++)
+        args[i] = (struct stack_args){ &stack, i };
+    test_run_threads(TEST_THREADS, stack_worker, args, sizeof args[0]);
+    int seen[STACK_SLABS] = { 0 };
+    hak_slab *s;
+    int count = 0;
+    while ((s = hak_lfstack_pop(&stack)) != NULL) {
+        int k = -1;
+        for (int i = 0; i < STACK_SLABS; i++)
+            if (pages[i] == s)
+                k = i;
+        cr_assert_geq(k, 0, "a foreign node came off the stack");
+        cr_assert_eq(seen[k]++, 0, "page %d popped twice", k);
+        count++;
+    }
+    cr_assert_eq(count, STACK_SLABS);
+}
+
+struct owner_args {
+    void **out;
+    int n;
+};
+
+static void *mid_owner_exits(void *arg)
+{
+    struct owner_args *a = arg;
+    for (int i = 0; i < a->n; i++) {
+        a->out[i] = hak_malloc(1500 + (size_t)(i % 7) * 4000);
+        cr_assert_not_null(a->out[i]);
+        memset(a->out[i], i & 0xff, 1500);
+    }
+    return NULL; /* exits holding the blocks: its pages are abandoned */
+}
+
+/* Pages of exited threads are adopted by the threads that need pages of
+ * that class, after their blocks come back through remote frees. */
+Test(mid, abandoned_pages_are_adopted, .timeout = 60)
+{
+    test_watchdog(60);
+    enum { N = 500 };
+    static void *blocks[TEST_THREADS][N];
+    struct owner_args args[TEST_THREADS];
+    for (int t = 0; t < TEST_THREADS; t++)
+        args[t] = (struct owner_args){ blocks[t], N };
+    test_run_threads(TEST_THREADS, mid_owner_exits, args, sizeof args[0]);
+    for (int t = 0; t < TEST_THREADS; t++)
+        for (int i = 0; i < N; i += 2) {
+            cr_assert_eq(((unsigned char *)blocks[t][i])[1499], (unsigned char)(i & 0xff));
+            hak_free(blocks[t][i]);
+        }
+    /* Allocating the same classes here adopts the abandoned pages. */
+    enum { M = 2000 };
+    static void *mine[M];
+    for (int i = 0; i < M; i++)
+        mine[i] = hak_malloc(1500 + (size_t)(i % 7) * 4000);
+    hak_heap *h = hak_heap_current();
+    uint64_t adopted = 0;
+    for (unsigned c = HAK_TINY_CLASSES; c < HAK_SMALL_CLASSES; c++)
+        adopted += h->cstats[c].adopted;
+    cr_assert_gt(adopted, 0);
+    for (int i = 0; i < M; i++)
+        hak_free(mine[i]);
+    for (int t = 0; t < TEST_THREADS; t++)
+        for (int i = 1; i < N; i += 2)
+            hak_free(blocks[t][i]);
+    struct hak_stats st;
+    hak_stats_get(&st);
+    cr_assert_eq(st.tiers[HAK_TIER_MID].allocs, st.tiers[HAK_TIER_MID].frees);
+}

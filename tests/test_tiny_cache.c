@@ -1,0 +1,111 @@
+/*
+ * test_tiny_cache.c - the HOT per-thread cache of the Tiny tier: LIFO
+ * reuse, counts, the cap, flushing the oldest half on overflow.
+ */
+#include "test_util.h"
+
+#include "heap.h"
+#include "size_class.h"
+
+Test(tiny_cache, lifo_reuse)
+{
+    void *a = hak_malloc(40);
+    void *b = hak_malloc(40);
+    cr_assert_neq(a, b);
+    hak_free(a);
+    hak_free(b);
+    cr_assert_eq(hak_malloc(40), b, "last freed is handed out first");
+    cr_assert_eq(hak_malloc(40), a);
+}
+
+Test(tiny_cache, counts_follow_malloc_and_free)
+{
+    unsigned cls = hak_tiny_class_of(100);
+    void *p = hak_malloc(100);
+    hak_heap *h = hak_heap_current();
+    uint32_t n = h->tiny_count[cls];
+    hak_free(p);
+    cr_assert_eq(h->tiny_count[cls], n + 1);
+    cr_assert_eq(h->tiny_slots[cls][n], p);
+    cr_assert_eq(hak_malloc(100), p);
+    cr_assert_eq(h->tiny_count[cls], n);
+}
+
+Test(tiny_cache, cap_and_overflow_flush_oldest_half)
+{
+    unsigned cls = hak_tiny_class_of(64);
+    hak_heap *h;
+    enum { N = 400 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = hak_malloc(64);
+    h = hak_heap_current();
+    uint32_t cap = h->tiny_cap[cls];
+    cr_assert_geq(cap, 16);
+    cr_assert_leq(cap, HAK_TINY_CACHE_MAX);
+    /* Empty the cache by flushing what refills left there. */
+    hak_heap_flush_caches(h);
+    cr_assert_eq(h->tiny_count[cls], 0);
+    uint64_t flushed = h->cstats[cls].flush_blocks;
+    for (uint32_t i = 0; i < cap; i++)
+        hak_free(p[i]);
+    cr_assert_eq(h->tiny_count[cls], cap);
+    cr_assert_eq(h->cstats[cls].flush_blocks, flushed, "no flush before the cap");
+    hak_free(p[cap]);
+    /* The oldest half went back to the slabs; the newest stayed. */
+    cr_assert_eq(h->tiny_count[cls], cap - cap / 2 + 1);
+    cr_assert_eq(h->cstats[cls].flush_blocks, flushed + cap / 2);
+    cr_assert_eq(h->tiny_slots[cls][0], p[cap / 2]);
+    cr_assert_eq(h->tiny_slots[cls][h->tiny_count[cls] - 1], p[cap]);
+    for (int i = cap + 1; i < N; i++)
+        hak_free(p[i]);
+    for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
+        cr_assert_leq(h->tiny_count[c], h->tiny_cap[c]);
+}
+
+Test(tiny_cache, caps_scale_with_size)
+{
+    hak_free(hak_malloc(1));
+    hak_heap *h = hak_heap_current();
+    for (unsigned c = 0; c < HAK_TINY_CLASSES; c++) {
+        cr_assert_geq(h->tiny_cap[c], 16);
+        cr_assert_leq(h->tiny_cap[c], 64);
+        cr_assert_leq(h->batch[c], h->tiny_cap[c] / 2);
+        cr_assert_geq(h->batch[c], 1);
+        if (c > 0)
+            cr_assert_leq(h->tiny_cap[c], h->tiny_cap[c - 1]);
+    }
+}
+
+/* Many random mallocs and frees: no block is ever handed out twice while
+ * live, and every block keeps its contents. */
+Test(tiny_cache, no_duplicates_under_churn)
+{
+    enum { SLOTS = 4096, OPS = 400000 };
+    static void *live[SLOTS];
+    static size_t sizes[SLOTS];
+    uint64_t rng = 42;
+    for (int op = 0; op < OPS; op++) {
+        unsigned i = (unsigned)(test_rand(&rng) % SLOTS);
+        if (live[i]) {
+            cr_assert(test_check(live[i], sizes[i], i), "block %u corrupted", i);
+            hak_free(live[i]);
+            live[i] = NULL;
+        } else {
+            sizes[i] = test_rand(&rng) % 1025;
+            live[i] = hak_malloc(sizes[i]);
+            cr_assert_not_null(live[i]);
+            test_fill(live[i], sizes[i], i);
+        }
+    }
+    for (int i = 0; i < SLOTS; i++) {
+        if (live[i]) {
+            cr_assert(test_check(live[i], sizes[i], (uint64_t)i));
+            hak_free(live[i]);
+        }
+    }
+    struct hak_stats st;
+    hak_stats_get(&st);
+    cr_assert_eq(st.tiers[HAK_TIER_TINY].allocs, st.tiers[HAK_TIER_TINY].frees);
+    cr_assert_eq(st.tiers[HAK_TIER_TINY].bytes_in_use, 0);
+}

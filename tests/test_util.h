@@ -1,0 +1,106 @@
+/*
+ * test_util.h - helpers shared by the Criterion unit tests.
+ *
+ * Tests link the hak_-prefixed static library (libhakmem_core.la), so
+ * Criterion itself keeps glibc's malloc.  The library constructor has run
+ * in the test runner before it forks a worker per test, so a test starts
+ * initialised (options read, keys set) but with no heap and no memory.
+ */
+#ifndef HAK_TEST_UTIL_H
+#define HAK_TEST_UTIL_H
+
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hakmem.h"
+
+/* Multi-threaded tests oversubscribe the 2-core CI machine on purpose. */
+#define TEST_THREADS 8
+
+/* A deadlock must fail fast: SIGALRM kills the worker, Criterion reports
+ * it as a crash. */
+static inline void test_watchdog(unsigned seconds)
+{
+    alarm(seconds);
+}
+
+typedef void *(*test_thread_fn)(void *);
+
+static inline void test_run_threads(int n, test_thread_fn fn, void *args, size_t arg_size)
+{
+    pthread_t tid[64];
+    cr_assert(n <= 64);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&tid[i], NULL, fn, (char *)args + (size_t)i * arg_size), 0);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_join(tid[i], NULL), 0);
+}
+
+/* xorshift64*: deterministic per-test randomness. */
+static inline uint64_t test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Fill / check a block with a pattern derived from a seed. */
+static inline void test_fill(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        c[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 8));
+}
+
+static inline int test_check(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != (unsigned char)(seed * 31 + i * 7 + (i >> 8)))
+            return 0;
+    return 1;
+}
+
+/* Run fn in a child process with stderr captured; returns the wait status
+ * and copies up to cap-1 bytes of what the child wrote to stderr. */
+static inline int test_run_child(void (*fn)(void), char *err, size_t cap)
+{
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 2);
+        alarm(30);
+        fn();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(pipefd[0], err + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == cap - 1)
+            break;
+    }
+    err[n] = 0;
+    close(pipefd[0]);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+#endif
