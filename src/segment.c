@@ -182,7 +182,7 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
 
 void hak_segment_totals_get(hak_segment_totals *t)
 {
-    t->mapped_bytes = t->free_dirty_bytes = t->free_bytes = 0;
+    t->mapped_bytes = t->free_dirty_bytes = t->free_bytes = t->in_use_bytes = 0;
     for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++) {
         segment_pool *pool = &segment_pools[kind];
         size_t slab = (size_t)1 << segment_shift[kind];
@@ -190,6 +190,9 @@ void hak_segment_totals_get(hak_segment_totals *t)
         t->mapped_bytes += pool->mapped * HAK_SEGMENT_SIZE;
         t->free_bytes += pool->free_slabs * slab;
         t->free_dirty_bytes += pool->dirty_slabs * slab;
+        /* Every segment's first slab holds its header. */
+        size_t usable = pool->mapped * ((HAK_SEGMENT_SIZE / slab) - 1);
+        t->in_use_bytes += (usable - pool->free_slabs) * slab;
         hak_lock_release(&pool->lock);
     }
 }

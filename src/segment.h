@@ -21,6 +21,7 @@ typedef struct hak_segment_totals {
     size_t mapped_bytes;     /* small segments mapped */
     size_t free_dirty_bytes; /* FREE slabs not yet purged */
     size_t free_bytes;       /* FREE slabs */
+    size_t in_use_bytes;     /* slabs owned by heaps or abandoned */
 } hak_segment_totals;
 void hak_segment_totals_get(hak_segment_totals *t);
 
