@@ -19,6 +19,7 @@
 
 void hak_small_free_invalid(const void *p, const hak_slab *s)
 {
+    /* Reached from the fast path by a tail jump (api.h); never returns. */
     hak_fatal_block("invalid free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
                                                                            : "not the start of a Mid",
                     s->block_size);

@@ -19,9 +19,11 @@
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed);
 void hak_free_slow(void *p, unsigned kind, size_t expected);
 void hak_small_free_other(void *p, hak_slab *s, size_t expected);
-hak_noreturn hak_cold void hak_small_free_invalid(const void *p, const hak_slab *s);
-hak_noreturn hak_cold void hak_small_double_free(const void *p, const hak_slab *s);
-hak_noreturn hak_cold void hak_free_size_mismatch(const void *p, size_t size);
+/* Misuse reports; they abort.  Not declared noreturn so that the fast path
+ * reaches them by a tail jump and needs no stack frame of its own. */
+hak_cold void hak_small_free_invalid(const void *p, const hak_slab *s);
+hak_cold void hak_small_double_free(const void *p, const hak_slab *s);
+hak_cold void hak_free_size_mismatch(const void *p, size_t size);
 void *hak_calloc_impl(size_t count, size_t size);
 void *hak_realloc_impl(void *p, size_t size);
 void *hak_reallocarray_impl(void *p, size_t count, size_t size);
@@ -54,15 +56,21 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         hak_heap *h = hak_heap_tls;
         /* relaxed: only we store our own heap pointer here (heap.h). */
         if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
-            uintptr_t off = a & (((uintptr_t)1 << kind) - 1);
+            uintptr_t off = a - s->start;
             uint32_t idx = (uint32_t)((off * s->div_magic) >> 40);
-            if (hak_unlikely(idx >= s->capacity || (uintptr_t)idx * s->block_size != off))
+            if (hak_unlikely(idx >= s->capacity || (uintptr_t)idx * s->block_size != off)) {
                 hak_small_free_invalid(p, s);
+                return;
+            }
             hak_block *b = p;
-            if (hak_unlikely(hak_block_is_freed(b)))
+            if (hak_unlikely(hak_block_is_freed(b))) {
                 hak_small_double_free(p, s);
-            if (expected > s->block_size)
+                return;
+            }
+            if (expected > s->block_size) {
                 hak_free_size_mismatch(p, expected);
+                return;
+            }
             hak_block_mark_freed(b);
             hak_track_free(b, s->block_size);
             if (kind == HAK_TINY_SLAB_SHIFT)

@@ -33,7 +33,6 @@ typedef struct hak_class_slabs {
 /* Counters of one class in one heap.  Written only by the owning thread
  * with plain stores; readers (stats) tolerate torn-in-time sums. */
 typedef struct hak_class_stats {
-    uint64_t local_frees;   /* frees pushed into this heap's cache (fast path) */
     uint64_t slow_allocs;   /* mallocs that missed the cache */
     uint64_t refills;       /* batch refills */
     uint64_t refill_blocks; /* blocks moved slab -> cache */
@@ -58,6 +57,9 @@ typedef struct hak_heap {
     uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
+    /* Frees pushed into this heap's caches, per class: the one counter on
+     * a fast path (mallocs are derived from it, see stats.c). */
+    uint64_t local_frees[HAK_SMALL_CLASSES];
     void *tiny_slots[HAK_TINY_CLASSES][HAK_TINY_CACHE_MAX];
     void *mid_slots[HAK_MID_CLASSES][HAK_MID_RING_MAX];
     hak_class_stats cstats[HAK_SMALL_CLASSES];

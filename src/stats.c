@@ -51,14 +51,15 @@ HAK_API int hak_stats_get(struct hak_stats *out)
             uint64_t in_cache = hak_class_is_tiny(c)
                                     ? stats_peek32(&h->tiny_count[c])
                                     : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
-            uint64_t pushed = stats_peek(&st->refill_blocks) + stats_peek(&st->local_frees);
+            uint64_t local = stats_peek(&h->local_frees[c]);
+            uint64_t pushed = stats_peek(&st->refill_blocks) + local;
             uint64_t taken = stats_peek(&st->flush_blocks) + in_cache;
             uint64_t pops = pushed > taken ? pushed - taken : 0;
             uint64_t misses = stats_peek(&st->slow_allocs);
             cs->allocs += pops;
             cs->cache_misses += misses;
             cs->cache_hits += pops > misses ? pops - misses : 0;
-            cs->frees += stats_peek(&st->local_frees) + stats_peek(&st->remote_frees);
+            cs->frees += local + stats_peek(&st->remote_frees);
             cs->remote_frees += stats_peek(&st->remote_frees);
             cs->warm_hits += stats_peek(&st->warm_hits);
             cs->warm_misses += stats_peek(&st->warm_misses);
