@@ -12,6 +12,7 @@
 #include "abandon.h"
 #include "init.h"
 #include "large.h"
+#include "learner.h"
 #include "lock.h"
 #include "mid.h"
 #include "options.h"
@@ -25,8 +26,10 @@
 hak_heap hak_heap_empty;
 HAK_TLS hak_heap *hak_heap_tls = &hak_heap_empty;
 
-static hak_lock heap_lock;       /* heap_all, heap_pool */
-static hak_heap *heap_all;       /* every heap ever made */
+static hak_lock heap_lock;       /* heap_pool, and writers of heap_all */
+/* Every heap ever made, newest first.  Append-only: readers (stats, the
+ * learner) walk it without the lock. */
+static _Atomic(hak_heap *) heap_all;
 static hak_heap *heap_pool;      /* released heaps */
 static pthread_key_t heap_key;
 static bool heap_key_ready;
@@ -57,10 +60,9 @@ void *hak_meta_alloc(size_t size)
 
 hak_heap *hak_heap_first(void)
 {
-    hak_lock_acquire(&heap_lock);
-    hak_heap *h = heap_all;
-    hak_lock_release(&heap_lock);
-    return h;
+    /* acquire: pairs with the release store that published the heap, so
+     * its all_next link is visible. */
+    return atomic_load_explicit(&heap_all, memory_order_acquire);
 }
 
 void hak_heap_apply_options(hak_heap *h)
@@ -93,6 +95,30 @@ void hak_heap_apply_options(hak_heap *h)
     uint32_t empty = (uint32_t)hak_opt(HAK_OPT_EMPTY_SLAB_CACHE);
     h->empty_cap[HAK_SEG_TINY] = empty;
     h->empty_cap[HAK_SEG_MID] = empty / 2;
+    h->learn_epoch = 0;
+    hak_heap_apply_learned(h);
+}
+
+void hak_heap_apply_learned(hak_heap *h)
+{
+    /* acquire: the caps were stored before the epoch moved. */
+    uint32_t epoch = atomic_load_explicit(&hak_learn_epoch, memory_order_acquire);
+    if (epoch == h->learn_epoch)
+        return;
+    h->learn_epoch = epoch;
+    uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
+    for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
+        /* relaxed: ordered by the epoch load above. */
+        uint32_t cap = atomic_load_explicit(&hak_learned_caps[c], memory_order_relaxed);
+        if (cap == 0)
+            continue;
+        if (hak_class_is_tiny(c))
+            h->tiny_cap[c] = cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX;
+        else
+            h->mid_cap[c - HAK_TINY_CLASSES] = cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX;
+        uint32_t b = cap / 2 < batch ? cap / 2 : batch;
+        h->batch[c] = b ? b : 1;
+    }
 }
 
 static hak_heap *heap_acquire(void)
@@ -108,8 +134,9 @@ static hak_heap *heap_acquire(void)
             return NULL;
         /* Fresh mappings read as zero: every count and list is empty. */
         hak_lock_acquire(&heap_lock);
-        h->all_next = heap_all;
-        heap_all = h;
+        h->all_next = atomic_load_explicit(&heap_all, memory_order_relaxed);
+        /* release: all_next is set before the heap becomes reachable. */
+        atomic_store_explicit(&heap_all, h, memory_order_release);
         hak_lock_release(&heap_lock);
         hak_stat_add(&hak_gstats.heaps_created, 1);
     }
@@ -138,6 +165,7 @@ hak_heap *hak_heap_get(void)
     hak_heap_tls = h;
     if (heap_key_ready)
         pthread_setspecific(heap_key, h);
+    hak_learner_poke();
     return h;
 }
 

@@ -73,8 +73,9 @@ typedef struct hak_heap {
     uint32_t empty_count[HAK_SEG_KINDS];
     uint32_t empty_cap[HAK_SEG_KINDS];
     hak_large_cache large;
-    hak_tier_stats large_stats, huge_stats;
-    uint64_t heap_remote_frees; /* remote frees done by this thread */
+    hak_tier_stats large_stats;
+    uint64_t large_cache_misses;        /* Large mallocs the run cache could not serve */
+    uint32_t learn_epoch;               /* learner decisions adopted (learner.h) */
 
     /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
      * Many pushers, the owner takes the whole list at once. */
@@ -102,6 +103,8 @@ void hak_heap_flush_caches(hak_heap *h);
 void hak_heap_release(hak_heap *h);
 /* (Re)apply option values (cache caps, batches) to a heap. */
 void hak_heap_apply_options(hak_heap *h);
+/* Adopt the learner's latest caps (slow paths call it when the epoch moved). */
+void hak_heap_apply_learned(hak_heap *h);
 /* Allocate never-freed metadata (heaps) from the meta arena. */
 void *hak_meta_alloc(size_t size);
 

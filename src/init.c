@@ -17,6 +17,7 @@
 #include "block.h"
 #include "heap.h"
 #include "large.h"
+#include "learner.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -50,6 +51,7 @@ static void init_fork_child(void)
     hak_large_fork_child();
     hak_segment_fork_child();
     hak_heap_fork_child();
+    hak_learner_fork_child();
 }
 
 bool hak_init_slow(void)
@@ -71,6 +73,7 @@ bool hak_init_slow(void)
     keys.canary |= 1; /* never 0, so a zeroed block never looks freed */
     hak_keys = keys;
     hak_options_init();
+    hak_learner_init();
 
     /* Step 2: libc calls that may come back into malloc. */
     hak_heap_init_global();

@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "heap.h"
 #include "init.h"
+#include "learner.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -178,6 +179,25 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
     large_give_back(seg, i, seg->run_pages[i], now);
 }
 
+/* A cached run for class cls, or for a larger class within the rounding
+ * limit (learned, else large_round_pct).  *bytes gets the run's size. */
+static void *large_cache_take(hak_heap *h, unsigned cls, size_t *bytes)
+{
+    /* relaxed: any recent value of the learned limit will do. */
+    uint32_t pct = atomic_load_explicit(&hak_learned_round_pct, memory_order_relaxed);
+    if (pct > 100)
+        pct = (uint32_t)hak_opt(HAK_OPT_LARGE_ROUND_PCT);
+    size_t limit = hak_large_class_size[cls] + (size_t)hak_large_class_size[cls] * pct / 100;
+    for (unsigned c = cls; c < HAK_LARGE_CLASSES && hak_large_class_size[c] <= limit; c++) {
+        if (h->large.count[c] > 0) {
+            *bytes = hak_large_class_size[c];
+            h->large.bytes -= *bytes;
+            return h->large.runs[c][--h->large.count[c]];
+        }
+    }
+    return NULL;
+}
+
 void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
 {
     hak_heap *h = hak_heap_get(); /* also initialises; NULL: no cache */
@@ -185,18 +205,20 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
     unsigned cls = hak_large_class_of(want);
     size_t bytes = hak_large_class_size[cls];
     unsigned pages = (unsigned)(bytes >> HAK_PAGE_SHIFT);
-    if (h)
-        h->large_stats.allocs++, h->large_stats.bytes_alloc += bytes;
 
-    if (h && align <= HAK_PAGE_SIZE && h->large.count[cls] > 0) {
-        void *p = h->large.runs[cls][--h->large.count[cls]];
-        h->large.bytes -= bytes;
-        hak_large_segment *seg = large_segment_of((uintptr_t)p);
-        unsigned i = (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
-        /* relaxed: misuse-check reads only. */
-        atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
-        *zeroed = false;
-        return p;
+    if (h && align <= HAK_PAGE_SIZE) {
+        void *p = large_cache_take(h, cls, &bytes);
+        if (p) {
+            hak_large_segment *seg = large_segment_of((uintptr_t)p);
+            unsigned i = (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
+            /* relaxed: misuse-check reads only. */
+            atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
+            h->large_stats.allocs++;
+            h->large_stats.bytes_alloc += bytes;
+            *zeroed = false;
+            return p;
+        }
+        h->large_cache_misses++;
     }
 
     unsigned align_pages = align > HAK_PAGE_SIZE ? (unsigned)(align >> HAK_PAGE_SHIFT) : 1;
@@ -210,21 +232,22 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
             p = large_take(seg, i, pages, zeroed);
     }
     hak_lock_release(&large_lock);
-    if (p)
-        return p;
-
-    hak_large_segment *seg = large_segment_new();
-    if (seg == NULL) {
-        if (h)
-            h->large_stats.allocs--, h->large_stats.bytes_alloc -= bytes;
-        errno = ENOMEM;
-        return NULL;
+    if (p == NULL) {
+        hak_large_segment *seg = large_segment_new();
+        if (seg == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        hak_lock_acquire(&large_lock);
+        large_list_append(seg);
+        unsigned i = large_find(seg, pages, align_pages);
+        p = large_take(seg, i, pages, zeroed);
+        hak_lock_release(&large_lock);
     }
-    hak_lock_acquire(&large_lock);
-    large_list_append(seg);
-    unsigned i = large_find(seg, pages, align_pages);
-    p = large_take(seg, i, pages, zeroed);
-    hak_lock_release(&large_lock);
+    if (h) {
+        h->large_stats.allocs++;
+        h->large_stats.bytes_alloc += bytes;
+    }
     return p;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "diag.h"
 #include "os.h"
 
@@ -146,6 +147,15 @@ void hak_options_reset(void)
     }
 }
 
+bool hak_option_store(int id, int64_t value, hak_opt_source source)
+{
+    if (source < hak_option_sources[id])
+        return false;
+    hak_option_values[id] = value;
+    hak_option_sources[id] = (uint8_t)source;
+    return true;
+}
+
 static void opt_env_warn(const char *entry, size_t len, const char *why)
 {
     char mem[256];
@@ -157,40 +167,21 @@ static void opt_env_warn(const char *entry, size_t len, const char *why)
     hak_buf_str(&b, "; keeping the previous value");
     b.data[b.len++] = '\n';
     hak_os_write(2, b.data, b.len);
+    hak_config_warnings++;
 }
 
-/* One "NAME=value" entry of the environment. */
-static void opt_apply_env_entry(const char *e, size_t len)
+typedef void (*opt_env_fn)(const char *entry, size_t len, void *ctx);
+
+/* Call fn for every "NAME=value" entry of the process environment.  environ
+ * is not set yet when the dynamic loader makes the first call; the kernel's
+ * copy in /proc/self/environ gives the same initial environment then. */
+static void opt_env_foreach(opt_env_fn fn, void *ctx)
 {
-    static const char prefix[] = "HAKMEM_";
-    if (len < sizeof prefix || memcmp(e, prefix, sizeof prefix - 1) != 0)
-        return;
-    const char *name = e + sizeof prefix - 1;
-    const char *eq = memchr(name, '=', len - (sizeof prefix - 1));
-    if (eq == NULL)
-        return;
-    size_t nlen = (size_t)(eq - name);
-    const char *val = eq + 1;
-    size_t vlen = len - (size_t)(val - e);
-    if (opt_word_eq(name, nlen, "conf"))
-        return; /* names a config file, read by the config loader */
-    int id = hak_option_find(name, nlen);
-    if (id < 0)
-        return; /* other tools share the prefix (HAKMEM_LIB in our tests) */
-    int64_t x;
-    const char *err = hak_option_parse(id, val, vlen, &x);
-    if (err) {
-        opt_env_warn(e, len, err);
+    if (environ != NULL) {
+        for (char **e = environ; *e; e++)
+            fn(*e, strlen(*e), ctx);
         return;
     }
-    hak_option_values[id] = x;
-    hak_option_sources[id] = HAK_SRC_ENV;
-}
-
-/* environ is not set yet when the dynamic loader makes the first call;
- * /proc/self/environ then gives the same initial environment. */
-static void opt_apply_proc_environ(void)
-{
     static char buf[16384];
     int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -208,26 +199,139 @@ static void opt_apply_proc_environ(void)
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == 0) {
-            opt_apply_env_entry(buf + start, i - start);
+            fn(buf + start, i - start, ctx);
             start = i + 1;
         }
     }
 }
 
-void hak_options_apply_env(void)
+static const char opt_env_prefix[] = "HAKMEM_";
+
+/* One "NAME=value" entry: apply it if it names an option. */
+static void opt_apply_env_entry(const char *e, size_t len, void *ctx)
 {
-    if (getauxval(AT_SECURE))
-        return; /* setuid/setgid: the environment is not trusted */
-    if (environ == NULL) {
-        opt_apply_proc_environ();
+    (void)ctx;
+    size_t plen = sizeof opt_env_prefix - 1;
+    if (len <= plen || memcmp(e, opt_env_prefix, plen) != 0)
+        return;
+    const char *name = e + plen;
+    const char *eq = memchr(name, '=', len - plen);
+    if (eq == NULL)
+        return;
+    size_t nlen = (size_t)(eq - name);
+    const char *val = eq + 1;
+    size_t vlen = len - (size_t)(val - e);
+    int id = hak_option_find(name, nlen);
+    if (id < 0)
+        return; /* HAKMEM_CONF, and other tools sharing the prefix */
+    int64_t x;
+    const char *err = hak_option_parse(id, val, vlen, &x);
+    if (err) {
+        opt_env_warn(e, len, err);
         return;
     }
-    for (char **e = environ; *e; e++)
-        opt_apply_env_entry(*e, strlen(*e));
+    hak_option_store(id, x, HAK_SRC_ENV);
+}
+
+struct opt_conf_path {
+    char path[4096];
+    bool found;
+};
+
+static void opt_find_conf(const char *e, size_t len, void *ctx)
+{
+    static const char key[] = "HAKMEM_CONF=";
+    struct opt_conf_path *c = ctx;
+    if (len < sizeof key - 1 || memcmp(e, key, sizeof key - 1) != 0)
+        return;
+    size_t vlen = len - (sizeof key - 1);
+    if (vlen == 0 || vlen >= sizeof c->path)
+        return;
+    memcpy(c->path, e + sizeof key - 1, vlen);
+    c->path[vlen] = 0;
+    c->found = true;
+}
+
+void hak_options_apply_env(void)
+{
+    opt_env_foreach(opt_apply_env_entry, NULL);
+}
+
+int hak_options_force_secure = -1;
+
+bool hak_options_secure_mode(void)
+{
+    if (hak_options_force_secure >= 0)
+        return hak_options_force_secure != 0;
+    return getauxval(AT_SECURE) != 0;
+}
+
+/* Presets: what a profile changes, for keys no source set explicitly. */
+static const struct opt_preset {
+    uint8_t profile;
+    uint8_t id;
+    int64_t value;
+} opt_presets[] = {
+    { 1, HAK_OPT_TINY_CACHE_CAP, 32 },
+    { 1, HAK_OPT_MID_RING_CAP, 8 },
+    { 1, HAK_OPT_WARM_POOL_MAX, 8 },
+    { 1, HAK_OPT_PREFILL_BUDGET, 2 },
+    { 1, HAK_OPT_EMPTY_SLAB_CACHE, 1 },
+    { 1, HAK_OPT_LARGE_CACHE_LIMIT, 1 << 20 },
+    { 1, HAK_OPT_PURGE_DELAY_MS, 50 },
+};
+
+static void opt_apply_profile(void)
+{
+    int64_t profile = hak_option_values[HAK_OPT_PROFILE];
+    for (size_t i = 0; i < sizeof opt_presets / sizeof opt_presets[0]; i++) {
+        const struct opt_preset *p = &opt_presets[i];
+        if (p->profile == profile && hak_option_sources[p->id] == HAK_SRC_DEFAULT)
+            hak_option_values[p->id] = p->value;
+    }
+}
+
+int64_t hak_option_profile_default(int profile, int id)
+{
+    for (size_t i = 0; i < sizeof opt_presets / sizeof opt_presets[0]; i++)
+        if (opt_presets[i].profile == profile && opt_presets[i].id == id)
+            return opt_presets[i].value;
+    return hak_option_defs[id].def;
+}
+
+/* Rules between keys: a pair that contradicts itself goes back to defaults. */
+static void opt_check_pair(int low, int high)
+{
+    if (hak_option_values[low] <= hak_option_values[high])
+        return;
+    char msg[160];
+    hak_buf b = { msg, 0, sizeof msg - 1, -1 };
+    hak_buf_str(&b, hak_option_defs[low].name);
+    hak_buf_str(&b, " is larger than ");
+    hak_buf_str(&b, hak_option_defs[high].name);
+    hak_buf_str(&b, "; both keep their defaults");
+    msg[b.len] = 0;
+    hak_config_warn("configuration", 0, msg, NULL, 0);
+    hak_option_values[low] = hak_option_defs[low].def;
+    hak_option_values[high] = hak_option_defs[high].def;
+    hak_option_sources[low] = hak_option_sources[high] = HAK_SRC_DEFAULT;
 }
 
 void hak_options_init(void)
 {
     hak_options_reset();
-    hak_options_apply_env();
+    hak_config_load_file(hak_config_system_path, HAK_SRC_FILE, false);
+    if (!hak_options_secure_mode()) {
+        /* setuid/setgid programs ignore both: the environment is the
+         * caller's, not the program owner's. */
+        static struct opt_conf_path conf;
+        conf.found = false;
+        opt_env_foreach(opt_find_conf, &conf);
+        if (conf.found)
+            hak_config_load_file(conf.path, HAK_SRC_FILE, true);
+        hak_options_apply_env();
+    }
+    opt_check_pair(HAK_OPT_LEARN_MISS_LOW, HAK_OPT_LEARN_MISS_HIGH);
+    opt_check_pair(HAK_OPT_LEARN_CAP_MIN, HAK_OPT_LEARN_CAP_MAX);
+    opt_apply_profile();
 }

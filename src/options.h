@@ -15,13 +15,13 @@
  * index of the choice in the '|'-separated `choices`. */
 #define HAK_OPTION_TABLE(X)                                                                    \
     X(PROFILE, "profile", ENUM, 0, 0, 2, "default|conservative|secure",                        \
-      "Preset: conservative keeps less memory cached; secure adds guard pages, zero-on-free "  \
-      "and randomised free lists")                                                             \
+      "Preset for the other keys: conservative keeps less memory cached; secure adds "         \
+      "hardening (see hakmem.conf(5)); keys set explicitly override the preset")               \
     X(STATS, "stats", BOOL, 0, 0, 1, NULL,                                                     \
       "Print the statistics table and the effective configuration to stderr at exit")         \
     X(TINY_CACHE_CAP, "tiny_cache_cap", INT, 64, 4, 128, NULL,                                 \
-      "Most free blocks the per-thread cache keeps per Tiny class (larger classes keep "       \
-      "fewer, about 32 KiB each)")                                                             \
+      "Most free blocks the per-thread cache keeps per Tiny class (classes above 512 bytes "   \
+      "keep fewer, about 32 KiB each)")                                                        \
     X(BATCH_REFILL, "batch_refill", INT, 32, 1, 64, NULL,                                      \
       "Blocks moved from a slab into the cache in one refill (at most half the class cap)")    \
     X(WARM_POOL_MAX, "warm_pool_max", INT, 16, 1, 32, NULL,                                    \
@@ -29,18 +29,38 @@
     X(PREFILL_BUDGET, "prefill_budget", INT, 4, 1, 16, NULL,                                   \
       "Slabs brought into an empty warm pool at once (secondary prefill)")                     \
     X(MID_RING_CAP, "mid_ring_cap", INT, 32, 2, 64, NULL,                                      \
-      "Most free blocks the per-thread ring keeps per Mid class (larger classes keep fewer, "  \
-      "about 128 KiB each)")                                                                   \
+      "Most free blocks the per-thread ring keeps per Mid class (classes above 4 KiB keep "    \
+      "fewer, about 128 KiB each)")                                                            \
     X(MID_REFILL_PAGES, "mid_refill_pages", INT, 2, 1, 8, NULL,                                \
       "Mid pages taken from the segments in one batch when a heap needs fresh pages")          \
     X(EMPTY_SLAB_CACHE, "empty_slab_cache", INT, 4, 0, 16, NULL,                               \
       "Empty slabs a thread keeps for reuse before returning them to their segment")           \
     X(LARGE_CACHE_LIMIT, "large_cache_limit", SIZE, 4 << 20, 0, (int64_t)1 << 30, NULL,        \
       "Bytes of freed Large runs each thread keeps for reuse")                                 \
+    X(LARGE_ROUND_PCT, "large_round_pct", INT, 25, 0, 100, NULL,                               \
+      "A Large request may reuse a cached run up to this many percent larger (rounding "       \
+      "limit)")                                                                                \
     X(PURGE_DELAY_MS, "purge_delay_ms", INT, 250, 0, 3600000, NULL,                            \
       "Milliseconds free memory stays resident before it is returned to the OS")              \
     X(PURGE_MODE, "purge_mode", ENUM, 0, 0, 1, "dontneed|free",                                \
-      "How memory is returned: MADV_DONTNEED (RSS drops at once) or MADV_FREE (lazily)")
+      "How memory is returned: MADV_DONTNEED (RSS drops at once) or MADV_FREE (lazily)")       \
+    X(LEARN, "learn", BOOL, 0, 0, 1, NULL,                                                     \
+      "Run the learner: a background thread that tunes cache caps and the Large rounding "     \
+      "limit from hit and miss counts")                                                        \
+    X(LEARN_WINDOW_MS, "learn_window_ms", INT, 1000, 10, 60000, NULL,                          \
+      "Length of one learner window in milliseconds")                                          \
+    X(LEARN_MISS_HIGH, "learn_miss_high", INT, 50, 1, 1000, NULL,                              \
+      "Cache misses per thousand allocations above which the learner grows a cache")          \
+    X(LEARN_MISS_LOW, "learn_miss_low", INT, 5, 0, 1000, NULL,                                 \
+      "Cache misses per thousand allocations below which the learner shrinks a cache")        \
+    X(LEARN_CAP_MIN, "learn_cap_min", INT, 8, 2, 128, NULL,                                    \
+      "Smallest per-class cache cap the learner sets")                                         \
+    X(LEARN_CAP_MAX, "learn_cap_max", INT, 128, 2, 128, NULL,                                  \
+      "Largest per-class cache cap the learner sets (Mid rings stop at 64)")                   \
+    X(LEARN_DWELL, "learn_dwell", INT, 3, 1, 100, NULL,                                        \
+      "Windows a class keeps a cap the learner set before it may change it again")             \
+    X(LEARN_ROUND_MAX, "learn_round_max", INT, 50, 0, 100, NULL,                               \
+      "Largest Large rounding limit (percent) the learner sets")
 
 typedef enum hak_opt_type { HAK_OPT_BOOL, HAK_OPT_INT, HAK_OPT_SIZE, HAK_OPT_ENUM } hak_opt_type;
 typedef enum hak_opt_source { HAK_SRC_DEFAULT, HAK_SRC_FILE, HAK_SRC_ENV, HAK_SRC_API } hak_opt_source;
@@ -74,9 +94,20 @@ const char *hak_option_parse(int id, const char *value, size_t len, int64_t *out
 int hak_option_find(const char *name, size_t len);
 /* Environment overrides (skipped when AT_SECURE). */
 void hak_options_apply_env(void);
-/* Defaults, then the environment (unless AT_SECURE). */
+/* Set option id from a source; false (nothing stored) if a higher-precedence
+ * source already set it. */
+bool hak_option_store(int id, int64_t value, hak_opt_source source);
+/* Defaults, the system config file, $HAKMEM_CONF, the environment (the
+ * last two unless AT_SECURE), then the profile's presets for the keys no
+ * source set. */
 void hak_options_init(void);
 /* Reset to defaults (tests). */
 void hak_options_reset(void);
+/* Is this a setuid/setgid (AT_SECURE) process?  Tests force the answer
+ * with hak_options_force_secure (-1: ask the kernel). */
+bool hak_options_secure_mode(void);
+extern int hak_options_force_secure;
+/* The value `profile` gives option id when no source sets it. */
+int64_t hak_option_profile_default(int profile, int id);
 
 #endif

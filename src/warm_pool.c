@@ -15,6 +15,7 @@
 
 #include "abandon.h"
 #include "diag.h"
+#include "learner.h"
 #include "options.h"
 #include "os.h"
 #include "remote_free.h"
@@ -206,6 +207,9 @@ unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
     hak_class_stats *st = &h->cstats[cls];
     bool missed = false;
     hak_heap_process_delayed(h);
+    if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
+        hak_heap_apply_learned(h);
+    hak_learner_poke();
     for (;;) {
         if (cs->warm_count == 0) {
             missed = true;

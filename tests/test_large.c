@@ -717,8 +717,13 @@ static void *large_worker_main(void *arg)
     for (unsigned i = 0; i < w->ops; i++) {
         size_t n = HAK_MID_MAX + 1 + test_rand(&rng) % (HAK_LARGE_MAX - HAK_MID_MAX);
         void *p = hak_malloc(n);
-        if (p == NULL || ((uintptr_t)p & (HAK_PAGE_SIZE - 1)) != 0 ||
-            hak_malloc_usable_size(p) != large_class_bytes(n)) {
+        /* A cached run of a larger class may serve the request, within the
+         * rounding limit (large_round_pct). */
+        size_t cls_bytes = large_class_bytes(n);
+        size_t round_max = cls_bytes + cls_bytes * (size_t)hak_opt(HAK_OPT_LARGE_ROUND_PCT) / 100;
+        size_t usable = p ? hak_malloc_usable_size(p) : 0;
+        if (p == NULL || ((uintptr_t)p & (HAK_PAGE_SIZE - 1)) != 0 || usable < cls_bytes ||
+            usable > round_max) {
             w->errors++;
             continue;
         }

@@ -1,0 +1,62 @@
+/*
+ * learner.h - the adaptive learner (learn = on, off by default).
+ *
+ * One background thread wakes every learn_window_ms, reads each class's
+ * allocation and cache-miss counts (lock-free walk of the heap registry,
+ * the same racy-but-monotonic reads as the stats), and decides per class a
+ * cache cap with hak_learn_step, a pure function.  It publishes the caps
+ * in hak_learned_caps[] and bumps hak_learn_epoch; each heap adopts them on
+ * its own next slow path.  The learner never writes a heap, never takes a
+ * lock the allocation paths take, blocks every signal, and ends itself when
+ * it is the last thread (so it never keeps a process alive).  A fork child
+ * starts a new learner on its first slow path.
+ */
+#ifndef HAK_LEARNER_H
+#define HAK_LEARNER_H
+
+#include "internal.h"
+#include "size_class.h"
+
+typedef struct hak_learn_params {
+    uint32_t miss_high;  /* misses per 1000 allocations: grow above this */
+    uint32_t miss_low;   /* shrink below this */
+    uint32_t cap_min, cap_max;
+    uint32_t dwell;      /* windows to keep a new cap */
+    uint64_t min_allocs; /* fewer allocations in a window: the class is idle */
+} hak_learn_params;
+
+typedef struct hak_learn_class {
+    uint32_t cap;        /* current decision */
+    uint32_t floor;      /* smallest cap not known to miss too often */
+    uint32_t dwell_left; /* windows before the next change */
+    uint32_t quiet;      /* consecutive windows below miss_low */
+    uint32_t idle;       /* consecutive idle windows */
+} hak_learn_class;
+
+/* One window of one class: returns the new cap (also stored in st->cap).
+ * Grows by doubling when the miss rate is above miss_high, and remembers
+ * that the old cap was too small; shrinks by a quarter after 2*dwell quiet
+ * windows below miss_low, never to a cap known to be too small; an idle
+ * class decays towards cap_min.  Always within [cap_min, cap_max]. */
+uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
+                        const hak_learn_params *p);
+
+/* Published decisions: 0 = none for that class. */
+extern _Atomic uint32_t hak_learned_caps[HAK_SMALL_CLASSES];
+extern _Atomic uint32_t hak_learned_round_pct; /* 0xffffffff: none */
+extern _Atomic uint32_t hak_learn_epoch;
+extern _Atomic int hak_learner_wanted; /* learn = on and no learner thread */
+
+void hak_learner_start(void);
+void hak_learner_init(void);
+void hak_learner_fork_child(void);
+
+/* Slow paths call this: starts the learner if it should run. */
+hak_inline void hak_learner_poke(void)
+{
+    /* relaxed: a hint; hak_learner_start elects one starter by CAS. */
+    if (hak_unlikely(atomic_load_explicit(&hak_learner_wanted, memory_order_relaxed)))
+        hak_learner_start();
+}
+
+#endif
