@@ -31,9 +31,8 @@ uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
 {
     if (st->cap == 0)
         st->cap = p->cap_min;
-    if (st->floor < p->cap_min)
-        st->floor = p->cap_min;
     st->cap = learn_clamp(st->cap, p->cap_min, p->cap_max);
+    st->floor = learn_clamp(st->floor, p->cap_min, p->cap_max);
     if (st->dwell_left > 0)
         st->dwell_left--;
 
@@ -43,6 +42,7 @@ uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
         st->quiet = 0;
         if (++st->idle >= 2 * p->dwell && st->dwell_left == 0 && st->cap > p->cap_min) {
             st->floor = p->cap_min;
+            st->good = 0;
             st->cap = learn_clamp(st->cap / 2, p->cap_min, p->cap_max);
             st->dwell_left = p->dwell;
             st->idle = 0;
@@ -54,23 +54,26 @@ uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
     if (rate > p->miss_high) {
         st->quiet = 0;
         if (st->dwell_left == 0 && st->cap < p->cap_max) {
-            /* This cap misses too often: never come back to it. */
-            if (st->floor <= st->cap)
-                st->floor = learn_clamp(st->cap + 1, p->cap_min, p->cap_max);
-            st->cap = learn_clamp(st->cap * 2, p->cap_min, p->cap_max);
+            /* This cap misses too often: the floor moves above it. */
+            st->floor = learn_clamp(st->cap + 1, p->cap_min, p->cap_max);
+            st->cap = st->good > st->cap ? st->good : learn_clamp(st->cap * 2, p->cap_min, p->cap_max);
+            st->good = 0;
             st->dwell_left = p->dwell;
         }
     } else if (rate < p->miss_low) {
         if (++st->quiet >= 2 * p->dwell && st->dwell_left == 0) {
-            uint32_t target = learn_clamp(st->cap - st->cap / 4, st->floor, p->cap_max);
-            if (target < st->cap) {
-                st->cap = target;
+            st->quiet = 0;
+            uint32_t gap = st->cap > st->floor ? st->cap - st->floor : 0;
+            if (gap > st->cap / 8 && gap > 1) {
+                st->good = st->cap;
+                st->cap = st->floor + gap / 2;
                 st->dwell_left = p->dwell;
             }
-            st->quiet = 0;
         }
     } else {
+        /* In between: this cap is fine, and so was the shrink to it. */
         st->quiet = 0;
+        st->good = 0;
     }
     return st->cap;
 }

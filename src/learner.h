@@ -28,16 +28,22 @@ typedef struct hak_learn_params {
 typedef struct hak_learn_class {
     uint32_t cap;        /* current decision */
     uint32_t floor;      /* smallest cap not known to miss too often */
+    uint32_t good;       /* cap before the last shrink, 0 if none pending */
     uint32_t dwell_left; /* windows before the next change */
     uint32_t quiet;      /* consecutive windows below miss_low */
     uint32_t idle;       /* consecutive idle windows */
 } hak_learn_class;
 
 /* One window of one class: returns the new cap (also stored in st->cap).
- * Grows by doubling when the miss rate is above miss_high, and remembers
- * that the old cap was too small; shrinks by a quarter after 2*dwell quiet
- * windows below miss_low, never to a cap known to be too small; an idle
- * class decays towards cap_min.  Always within [cap_min, cap_max]. */
+ *   - miss rate above miss_high: the cap is too small.  If it came from a
+ *     shrink, go back to the cap before it; otherwise double.  Either way
+ *     the floor moves above the cap that missed.
+ *   - below miss_low for 2*dwell windows: try the midpoint between the
+ *     floor and the cap (a bisection), unless they are already within an
+ *     eighth of the cap.
+ *   - idle (fewer than min_allocs): decay towards cap_min, forget the floor.
+ * A change is followed by `dwell` windows without change.  The cap stays in
+ * [cap_min, cap_max]; a steady workload settles in O(log cap_max) changes. */
 uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
                         const hak_learn_params *p);
 
