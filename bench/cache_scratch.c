@@ -9,7 +9,7 @@
  * transfer each.  An allocator that returns remotely freed blocks to their
  * owner keeps each thread on its own lines.
  *
- * The total is fixed (4 M objects at scale 1) and split among the threads.
+ * The total is fixed (12 M objects at scale 1) and split among the threads.
  * One op = one malloc + 64 one-byte writes + one free.
  */
 #include <pthread.h>
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     int t = a.threads;
-    uint64_t total = bench_count(&a, 4e6, 1000);
+    uint64_t total = bench_count(&a, 12e6, 1000);
     uint64_t per = total / (uint64_t)t;
     if (per == 0)
         per = 1;

@@ -15,7 +15,7 @@
  *   leaving its blocks in the arrays to be freed by others: 4 generations
  *   per lane.
  *
- * The total work is fixed (8 M ops at scale 1) and split among the lanes,
+ * The total work is fixed (16 M ops at scale 1) and split among the lanes,
  * so ops/s compares directly across thread counts.  One op = one malloc +
  * one free.
  */
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     int t = a.threads;
-    uint64_t total = bench_count(&a, 8e6, CHUNK);
+    uint64_t total = bench_count(&a, 16e6, CHUNK);
     uint64_t rounds = total / ((uint64_t)t * GENERATIONS * CHUNK);
     if (rounds == 0)
         rounds = 1;

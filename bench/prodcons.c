@@ -11,7 +11,7 @@
  * consume nor produce sleeps on its own condition variable until a
  * neighbour changes something.
  *
- * The total is fixed (4 M blocks at scale 1) and split among the threads.
+ * The total is fixed (12 M blocks at scale 1) and split among the threads.
  * One op = one malloc in one thread + one free in another.
  */
 #include <pthread.h>
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     nthreads = a.threads;
-    uint64_t total = bench_count(&a, 4e6, BATCH);
+    uint64_t total = bench_count(&a, 12e6, BATCH);
     uint64_t quota = total / ((uint64_t)nthreads * BATCH);
     if (quota == 0)
         quota = 1;

@@ -20,7 +20,7 @@
 #define MIXED_MIN 16
 #define MIXED_MAX 1024
 #define MIXED_SLOTS 400
-#define MIXED_OPS 20e6
+#define MIXED_OPS 30e6
 #define MIXED_PAGES 0
 #elif MIXED_KIND == 1
 #define MIXED_NAME "mid_mixed"
@@ -34,7 +34,7 @@
 #define MIXED_MIN 65536
 #define MIXED_MAX 1048576
 #define MIXED_SLOTS 64
-#define MIXED_OPS 400e3
+#define MIXED_OPS 300e3
 #define MIXED_PAGES 1
 #endif
 

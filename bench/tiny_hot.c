@@ -3,7 +3,7 @@
  * size in a loop, so every allocation is served by the thread cache.
  * Sizes 16, 64, 256 and 1024 bytes (or the one given with -z).
  *
- * One op = one malloc + one free.  Full run: 20 M pairs per size.
+ * One op = one malloc + one free.  Full run: 40 M pairs per size.
  */
 #include "bench.h"
 
@@ -26,7 +26,7 @@ int main(int argc, char **argv)
 {
     bench_args a;
     bench_parse(argc, argv, "sz", &a);
-    uint64_t pairs = bench_count(&a, 20e6, 1000);
+    uint64_t pairs = bench_count(&a, 40e6, 1000);
 
     size_t one = a.size;
     const size_t *sizes = one ? &one : default_sizes;
