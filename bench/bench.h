@@ -15,6 +15,8 @@
  *   -z N    block size (tiny_hot: one size instead of all four)
  *   -w MS   wait before reading the final RSS (memory)
  *
+ * bench.h comes first in every benchmark: it defines _GNU_SOURCE.
+ *
  * Output: one line per measurement on stdout,
  *   RESULT name=NAME threads=T ops=N seconds=S ops_per_s=R [key=value ...]
  * A failed check (NULL from malloc, a block whose contents changed while it
@@ -167,7 +169,8 @@ static inline uint64_t bench_rand(uint64_t *state)
 static inline uint64_t bench_range(uint64_t *state, uint64_t lo, uint64_t hi)
 {
     uint64_t span = hi - lo + 1;
-    return lo + (uint64_t)(((unsigned __int128)bench_rand(state) * span) >> 64);
+    __extension__ typedef unsigned __int128 u128;
+    return lo + (uint64_t)(((u128)bench_rand(state) * span) >> 64);
 }
 
 /*

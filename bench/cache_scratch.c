@@ -12,9 +12,9 @@
  * The total is fixed (12 M objects at scale 1) and split among the threads.
  * One op = one malloc + 64 one-byte writes + one free.
  */
-#include <pthread.h>
-
 #include "bench.h"
+
+#include <pthread.h>
 
 #define OBJ_SIZE 8
 #define WRITES 64

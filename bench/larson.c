@@ -19,9 +19,9 @@
  * so ops/s compares directly across thread counts.  One op = one malloc +
  * one free.
  */
-#include <pthread.h>
-
 #include "bench.h"
+
+#include <pthread.h>
 
 #define SLOTS 1000
 #define CHUNK 1000

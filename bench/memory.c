@@ -23,9 +23,9 @@
  * last fragment step, thread 0's view of the whole process).
  * One op = one malloc (every block is freed too); the wait is not timed.
  */
-#include <pthread.h>
-
 #include "bench.h"
+
+#include <pthread.h>
 
 #define ROUNDS 3
 #define SURVIVE_PERCENT 10

@@ -3,8 +3,9 @@
  * instructions: bench/run --instructions runs it under
  * valgrind --tool=callgrind at N and 2N iterations and reports
  * (I(2N) - I(N)) / N, the cost of one pair with start-up and exit costs
- * cancelled.  That figure includes the loop itself (about 4 instructions)
- * and the two PLT jumps, the same for every allocator.
+ * cancelled.  That figure includes the loop itself (9 instructions per
+ * pair here: counter, call set-up) and the two PLT jumps, the same for
+ * every allocator.
  *
  * usage: pair_loop N [SIZE]
  */

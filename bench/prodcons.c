@@ -14,10 +14,10 @@
  * The total is fixed (12 M blocks at scale 1) and split among the threads.
  * One op = one malloc in one thread + one free in another.
  */
+#include "bench.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
-
-#include "bench.h"
 
 #define BATCH 256
 #define QCAP 8

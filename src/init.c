@@ -73,7 +73,6 @@ bool hak_init_slow(void)
     keys.canary |= 1; /* never 0, so a zeroed block never looks freed */
     hak_keys = keys;
     hak_options_init();
-    hak_learner_init();
 
     /* Step 2: libc calls that may come back into malloc. */
     hak_heap_init_global();
@@ -89,6 +88,7 @@ bool hak_init_slow(void)
 __attribute__((constructor)) static void hak_constructor(void)
 {
     hak_init_ensure();
+    hak_learner_init();
 }
 
 __attribute__((destructor)) static void hak_destructor(void)

@@ -85,8 +85,10 @@ static uint64_t learn_prev_allocs[HAK_SMALL_CLASSES], learn_prev_misses[HAK_SMAL
 static hak_learn_class learn_round_state;
 static uint64_t learn_prev_large_allocs, learn_prev_large_misses;
 
-/* Threads in this process, from /proc/self/stat (field 20). */
-static long learner_thread_count(void)
+/* Live threads in this process: num_threads (field 20 of /proc/self/stat)
+ * less the main thread if it has exited (a thread-group leader that called
+ * pthread_exit stays a zombie, state 'Z', until the other threads end). */
+static long learner_live_threads(void)
 {
     char buf[1024];
     int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
@@ -97,22 +99,28 @@ static long learner_thread_count(void)
     if (n <= 0)
         return -1;
     buf[n] = 0;
-    /* Skip "pid (comm)": comm may contain spaces, so start after the last ')'. */
+    /* "pid (comm) state ...": comm may contain spaces and ')'; the last ')'
+     * ends it. */
     char *s = buf;
     for (char *q = buf; *q; q++)
         if (*q == ')')
             s = q;
+    if (s[0] != ')' || s[1] != ' ' || s[2] == 0)
+        return -1;
+    char state = s[2];
     int field = 2;
-    long v = -1;
+    long threads = -1;
     for (; *s; s++) {
         if (*s == ' ' && ++field == 20) {
-            v = 0;
+            threads = 0;
             for (s++; *s >= '0' && *s <= '9'; s++)
-                v = v * 10 + (*s - '0');
+                threads = threads * 10 + (*s - '0');
             break;
         }
     }
-    return v;
+    if (threads > 0 && state == 'Z')
+        threads--;
+    return threads;
 }
 
 static void learner_window(void)
@@ -199,7 +207,7 @@ static void *learner_main(void *arg)
             ;
         /* Alone: the application's threads are all gone (main called
          * pthread_exit).  Leaving lets glibc end the process as usual. */
-        if (learner_thread_count() == 1)
+        if (learner_live_threads() == 1)
             return NULL;
         learner_window();
     }
@@ -231,14 +239,19 @@ void hak_learner_start(void)
 
 void hak_learner_init(void)
 {
-    /* relaxed: read by slow paths as a hint only. */
+    /* Called from the library constructor, not from initialisation: the
+     * first allocation may come from the dynamic loader before libc can
+     * start threads.  relaxed: read by slow paths as a hint only. */
     atomic_store_explicit(&hak_learner_wanted, hak_opt(HAK_OPT_LEARN) ? 1 : 0,
                           memory_order_relaxed);
 }
 
 void hak_learner_fork_child(void)
 {
-    /* The learner thread does not exist in the child: start a new one. */
+    /* The learner thread does not exist in the child: start a new one
+     * (if the parent was past its constructor, so is the child). */
+    bool had = atomic_load_explicit(&learner_running, memory_order_relaxed) != 0;
     atomic_store_explicit(&learner_running, 0, memory_order_relaxed);
-    hak_learner_init();
+    if (had)
+        hak_learner_init();
 }

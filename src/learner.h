@@ -54,6 +54,7 @@ extern _Atomic uint32_t hak_learn_epoch;
 extern _Atomic int hak_learner_wanted; /* learn = on and no learner thread */
 
 void hak_learner_start(void);
+/* From the library constructor: arm the learner if learn = on. */
 void hak_learner_init(void);
 void hak_learner_fork_child(void);
 
