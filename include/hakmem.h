@@ -45,6 +45,10 @@ void *hak_memalign(size_t alignment, size_t size) HAK_ATTR_MALLOC HAK_ATTR_ALLOC
 void *hak_valloc(size_t size) HAK_ATTR_MALLOC HAK_ATTR_ALLOC_SIZE(1);
 void *hak_pvalloc(size_t size) HAK_ATTR_MALLOC;
 size_t hak_malloc_usable_size(const void *ptr);
+/* glibc's malloc_trim: return every free page to the OS now (the calling
+ * thread's caches too; other threads flush theirs on their next slow
+ * path).  Returns 1 if memory was released.  pad is ignored. */
+int hak_malloc_trim(size_t pad);
 
 /* Tiers, as reported in struct hak_stats. */
 enum hak_tier { HAK_TIER_TINY, HAK_TIER_MID, HAK_TIER_LARGE, HAK_TIER_HUGE, HAK_TIER_COUNT };

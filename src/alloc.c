@@ -9,9 +9,11 @@
 #include "api.h"
 #include "hakmem.h"
 #include "diag.h"
+#include "forward.h"
 #include "huge.h"
 #include "init.h"
 #include "large.h"
+#include "options.h"
 #include "remote_free.h"
 #include "stats.h"
 
@@ -37,9 +39,36 @@ void hak_free_size_mismatch(const void *p, size_t size)
     hak_fatal_ptr("free_sized with a size larger than the block at", p, NULL);
 }
 
-hak_noreturn hak_cold static void alloc_foreign(const char *op, const void *p)
+/* A pointer hakmem never handed out reached free, realloc or
+ * malloc_usable_size (op).  foreign_free decides: abort with the message,
+ * or warn once per function and let the caller treat it as a no-op, or
+ * stay silent.  Returns only in the last two cases. */
+enum { ALLOC_OP_FREE, ALLOC_OP_REALLOC, ALLOC_OP_USABLE, ALLOC_OP_COUNT };
+static const char *const alloc_op_name[ALLOC_OP_COUNT] = { "free of", "realloc of",
+                                                           "malloc_usable_size of" };
+static const char *const alloc_op_outcome[ALLOC_OP_COUNT] = {
+    "ignored, the memory is leaked", "ignored, realloc returns NULL with ENOMEM",
+    "ignored, 0 returned" };
+static _Atomic int alloc_foreign_warned[ALLOC_OP_COUNT];
+
+hak_cold static void alloc_foreign(int op, const void *p)
 {
-    hak_fatal_ptr(op, p, "not allocated by hakmem");
+    int64_t mode = hak_opt(HAK_OPT_FOREIGN_FREE);
+    if (mode == 0)
+        hak_fatal_ptr(alloc_op_name[op], p, "not allocated by hakmem");
+    /* relaxed: only decides who prints the one warning. */
+    if (mode == 1 && !atomic_exchange_explicit(&alloc_foreign_warned[op], 1, memory_order_relaxed)) {
+        char msg[160];
+        hak_buf b = { .data = msg, .cap = sizeof msg - 1, .fd = -1 };
+        hak_buf_str(&b, alloc_op_name[op]);
+        hak_buf_char(&b, ' ');
+        hak_buf_hex(&b, (uint64_t)(uintptr_t)p);
+        hak_buf_str(&b, " (not allocated by hakmem): ");
+        hak_buf_str(&b, alloc_op_outcome[op]);
+        hak_buf_str(&b, "; further such calls are not reported");
+        msg[b.len] = 0;
+        hak_warn(msg);
+    }
 }
 
 /* A Tiny/Mid block checked by a thread that does not own its slab (or a
@@ -63,6 +92,8 @@ void hak_small_free_other(void *p, hak_slab *s, size_t expected)
     hak_block *b = alloc_small_check(p, s, "invalid free of");
     if (expected > s->block_size)
         hak_free_size_mismatch(p, expected);
+    if (hak_secure.zero_on_free)
+        memset(b, 0, s->block_size);
     hak_block_mark_freed(b);
     hak_track_free(b, s->block_size);
     hak_heap *h = hak_heap_tls;
@@ -83,10 +114,20 @@ void hak_free_slow(void *p, unsigned kind, size_t expected)
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
-        hak_huge_free(p, expected);
-        return;
+        if (hak_huge_contains(p)) {
+            hak_huge_free(p, expected);
+            return;
+        }
+        /* Past the end of a Huge mapping, in the rest of its last region:
+         * someone else's memory. */
+        /* fall through */
     default:
-        alloc_foreign("free of", p);
+        hak_init_ensure();
+        if (hak_forward) {
+            hak_libc.free(p);
+            return;
+        }
+        alloc_foreign(ALLOC_OP_FREE, p);
     }
 }
 
@@ -94,6 +135,10 @@ void hak_free_slow(void *p, unsigned kind, size_t expected)
 
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
 {
+    if (hak_unlikely(!hak_init_ensure() || hak_forward)) {
+        *zeroed = false;
+        return align <= HAK_MIN_ALIGN ? hak_libc.malloc(size) : hak_libc.memalign(align, size);
+    }
     if (size <= HAK_LARGE_MAX && align <= HAK_LARGE_MAX)
         return hak_large_alloc(size, align, zeroed);
     if (size > HAK_ALLOC_MAX) {
@@ -139,9 +184,13 @@ size_t hak_usable_size_impl(const void *p)
     }
     if (kind == HAK_SEGMAP_LARGE)
         return hak_large_usable(p);
-    if (kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL)
+    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
         return hak_huge_usable(p);
-    alloc_foreign("malloc_usable_size of", p);
+    hak_init_ensure();
+    if (hak_forward)
+        return hak_libc.usable_size((void *)p);
+    alloc_foreign(ALLOC_OP_USABLE, p);
+    return 0;
 }
 
 static void *alloc_move(void *p, size_t old_usable, size_t size)
@@ -184,12 +233,19 @@ void *hak_realloc_impl(void *p, size_t size)
             return p;
         return alloc_move(p, hak_large_usable(p), size);
     }
-    if (kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) {
+    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
         if (size > HAK_LARGE_MAX)
             return hak_huge_realloc(p, size);
         return alloc_move(p, hak_huge_usable(p), size);
     }
-    alloc_foreign("realloc of", p);
+    hak_init_ensure();
+    if (hak_forward)
+        return hak_libc.realloc(p, size);
+    alloc_foreign(ALLOC_OP_REALLOC, p);
+    /* warn/ignore: the old size is unknown, so nothing can be copied; the
+     * caller sees an allocation failure and keeps its block. */
+    errno = ENOMEM;
+    return NULL;
 }
 
 void *hak_reallocarray_impl(void *p, size_t count, size_t size)
@@ -209,6 +265,9 @@ void *hak_aligned_impl(size_t align, size_t size)
 {
     if (align <= HAK_MIN_ALIGN)
         return hak_api_malloc(size);
+    hak_init_ensure(); /* the decision to forward is made there */
+    if (hak_unlikely(hak_forward))
+        return hak_libc.memalign(align, size);
     if (size > HAK_ALLOC_MAX || align > HAK_ALLOC_MAX / 2) {
         errno = ENOMEM;
         return NULL;

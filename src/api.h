@@ -11,6 +11,9 @@
 
 #include "heap.h"
 #include "mid.h"
+#include <string.h>
+
+#include "secure.h"
 #include "segment_map.h"
 #include "tiny.h"
 #include "track.h"
@@ -71,6 +74,8 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
                 hak_free_size_mismatch(p, expected);
                 return;
             }
+            if (hak_unlikely(hak_secure.zero_on_free))
+                memset(b, 0, s->block_size);
             hak_block_mark_freed(b);
             hak_track_free(b, s->block_size);
             if (kind == HAK_TINY_SLAB_SHIFT)

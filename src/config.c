@@ -24,7 +24,7 @@ void hak_config_warn(const char *name, unsigned line, const char *msg, const cha
                      size_t key_len)
 {
     char mem[512];
-    hak_buf b = { mem, 0, sizeof mem - 1, -1 };
+    hak_buf b = { .data = mem, .cap = sizeof mem - 1, .fd = -1 };
     hak_buf_str(&b, "hakmem: ");
     hak_buf_str(&b, name);
     if (line) {
@@ -89,7 +89,7 @@ static void config_line(const char *name, unsigned lineno, const char *line, siz
     const char *err = hak_option_parse(id, val, val_len, &x);
     if (err) {
         char msg[160];
-        hak_buf b = { msg, 0, sizeof msg - 1, -1 };
+        hak_buf b = { .data = msg, .cap = sizeof msg - 1, .fd = -1 };
         hak_buf_str(&b, err);
         const hak_option_def *d = &hak_option_defs[id];
         if (d->type == HAK_OPT_INT || d->type == HAK_OPT_SIZE) {

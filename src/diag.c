@@ -10,7 +10,9 @@
 
 void hak_buf_flush(hak_buf *b)
 {
-    if (b->fd >= 0 && b->len)
+    if (b->len && b->sink)
+        b->sink(b->sink_ctx, b->data, b->len);
+    else if (b->fd >= 0 && b->len)
         hak_os_write(b->fd, b->data, b->len);
     b->len = 0;
 }
@@ -19,7 +21,7 @@ void hak_buf_mem(hak_buf *b, const char *s, size_t n)
 {
     while (n > 0) {
         if (b->len == b->cap) {
-            if (b->fd < 0)
+            if (b->fd < 0 && !b->sink)
                 return;
             hak_buf_flush(b);
         }
@@ -130,7 +132,7 @@ void hak_buf_size(hak_buf *b, uint64_t bytes)
 void hak_fatal_ptr(const char *what, const void *addr, const char *detail)
 {
     char mem[256];
-    hak_buf b = { mem, 0, sizeof mem, -1 };
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = -1 };
     hak_buf_str(&b, "hakmem: ");
     hak_buf_str(&b, what);
     hak_buf_char(&b, ' ');
@@ -150,7 +152,7 @@ void hak_fatal_ptr(const char *what, const void *addr, const char *detail)
 void hak_fatal_block(const char *what, const void *addr, const char *tier, size_t block_size)
 {
     char mem[96];
-    hak_buf b = { mem, 0, sizeof mem, -1 };
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = -1 };
     hak_buf_str(&b, tier);
     hak_buf_str(&b, " block of ");
     hak_buf_u64(&b, block_size);
@@ -162,7 +164,7 @@ void hak_fatal_block(const char *what, const void *addr, const char *tier, size_
 void hak_warn(const char *msg)
 {
     char mem[512];
-    hak_buf b = { mem, 0, sizeof mem - 1, -1 };
+    hak_buf b = { .data = mem, .cap = sizeof mem - 1, .fd = -1 };
     hak_buf_str(&b, "hakmem: ");
     hak_buf_str(&b, msg);
     b.data[b.len++] = '\n';

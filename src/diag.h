@@ -11,6 +11,9 @@ typedef struct hak_buf {
     char *data;
     size_t len, cap;
     int fd; /* flushed to this fd when full; -1: truncate instead */
+    /* If set, flushed through this instead of fd (e.g. to a FILE). */
+    void (*sink)(void *ctx, const char *data, size_t len);
+    void *sink_ctx;
 } hak_buf;
 
 void hak_buf_str(hak_buf *b, const char *s);

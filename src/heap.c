@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "abandon.h"
+#include "forward.h"
+#include "block.h"
 #include "init.h"
 #include "large.h"
 #include "learner.h"
@@ -143,6 +145,7 @@ static hak_heap *heap_acquire(void)
     h->pool_next = NULL;
     h->generation++;
     h->live = true;
+    h->rng = (hak_keys.link ^ (uintptr_t)h ^ h->generation * 0x9e3779b97f4a7c15ull) | 1;
     return h;
 }
 
@@ -151,7 +154,7 @@ hak_heap *hak_heap_get(void)
     hak_heap *h = hak_heap_tls;
     if (hak_likely(h != &hak_heap_empty))
         return h;
-    if (!hak_init_ensure())
+    if (!hak_init_ensure() || hak_forward)
         return NULL;
     h = hak_heap_tls; /* a call made during initialisation may have set it */
     if (h != &hak_heap_empty)
@@ -167,6 +170,17 @@ hak_heap *hak_heap_get(void)
         pthread_setspecific(heap_key, h);
     hak_learner_poke();
     return h;
+}
+
+_Atomic uint32_t hak_trim_epoch;
+
+void hak_heap_trim(hak_heap *h)
+{
+    /* relaxed: a request, no data rides on it. */
+    h->trim_epoch = atomic_load_explicit(&hak_trim_epoch, memory_order_relaxed);
+    hak_heap_flush_caches(h);
+    hak_heap_release_empty_slabs(h, HAK_SEG_TINY, 0);
+    hak_heap_release_empty_slabs(h, HAK_SEG_MID, 0);
 }
 
 void hak_heap_flush_caches(hak_heap *h)

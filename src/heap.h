@@ -76,6 +76,8 @@ typedef struct hak_heap {
     hak_tier_stats large_stats;
     uint64_t large_cache_misses;        /* Large mallocs the run cache could not serve */
     uint32_t learn_epoch;               /* learner decisions adopted (learner.h) */
+    uint32_t trim_epoch;                /* malloc_trim requests honoured (compat.c) */
+    uint64_t rng;                       /* random_freelist shuffle state (secure.h) */
 
     /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
      * Many pushers, the owner takes the whole list at once. */
@@ -99,6 +101,10 @@ hak_heap *hak_heap_get(void);
 hak_heap *hak_heap_first(void);
 /* Flush the calling thread's caches back to their slabs (malloc_trim, exit). */
 void hak_heap_flush_caches(hak_heap *h);
+/* malloc_trim from another thread asks every heap to flush its caches on
+ * its next slow path. */
+extern _Atomic uint32_t hak_trim_epoch;
+void hak_heap_trim(hak_heap *h);
 /* Thread exit: flush, abandon every slab, return the heap to the pool. */
 void hak_heap_release(hak_heap *h);
 /* (Re)apply option values (cache caps, batches) to a heap. */

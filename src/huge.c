@@ -9,6 +9,7 @@
 #include "diag.h"
 #include "init.h"
 #include "os.h"
+#include "secure.h"
 #include "segment_map.h"
 #include "stats.h"
 
@@ -19,7 +20,21 @@ typedef struct huge_header {
     uintptr_t user;      /* the pointer handed out */
     size_t map_size;     /* bytes mapped from the header on */
     size_t head;         /* user - header */
+    size_t tail_guard;   /* inaccessible bytes at the end (guard_pages) */
 } huge_header;
+
+/* Usable bytes: from the user pointer to the tail guard. */
+static size_t huge_usable_of(const huge_header *hd)
+{
+    return hd->map_size - hd->head - hd->tail_guard;
+}
+
+/* Make the tail guard page of the mapping inaccessible (or not). */
+static void huge_tail_guard(huge_header *hd, bool on)
+{
+    if (hd->tail_guard)
+        hak_os_protect((char *)hd + hd->map_size - hd->tail_guard, hd->tail_guard, !on);
+}
 
 static size_t huge_regions(size_t map_size)
 {
@@ -46,11 +61,14 @@ void *hak_huge_alloc(size_t size, size_t align)
     if (align < HAK_MIN_ALIGN)
         align = HAK_MIN_ALIGN;
     size_t head = align <= 64 ? 64 : (align <= HAK_SEGMENT_SIZE ? align : HAK_SEGMENT_SIZE);
-    if (size > HAK_ALLOC_MAX - head || align > HAK_ALLOC_MAX / 2) {
+    size_t guard = hak_secure.guard_pages ? HAK_PAGE_SIZE : 0;
+    if (guard && head < 2 * HAK_PAGE_SIZE)
+        head = 2 * HAK_PAGE_SIZE; /* header page, then the leading guard page */
+    if (size > HAK_ALLOC_MAX - head - guard || align > HAK_ALLOC_MAX / 2) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t map_size = hak_align_up(head + size, HAK_PAGE_SIZE);
+    size_t map_size = hak_align_up(head + size, HAK_PAGE_SIZE) + guard;
     /* Header on a segment boundary; user = header + head aligned. */
     huge_header *hd = align <= HAK_SEGMENT_SIZE
                           ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
@@ -62,10 +80,15 @@ void *hak_huge_alloc(size_t size, size_t align)
     hd->user = (uintptr_t)hd + head;
     hd->map_size = map_size;
     hd->head = head;
+    hd->tail_guard = guard;
     hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
+    if (guard) {
+        hak_os_protect((char *)hd->user - HAK_PAGE_SIZE, HAK_PAGE_SIZE, false);
+        huge_tail_guard(hd, true);
+    }
     huge_mark(hd);
     hak_stat_add(&hak_gstats.huge_allocs, 1);
-    hak_stat_add(&hak_gstats.huge_bytes, map_size - head);
+    hak_stat_add(&hak_gstats.huge_bytes, huge_usable_of(hd));
     hak_stats_segment_mapped(map_size);
     return (void *)hd->user;
 }
@@ -81,10 +104,26 @@ static huge_header *huge_header_of(const void *p, const char *op)
     hak_fatal_ptr(op, p, "not the start of a Huge block");
 }
 
+bool hak_huge_contains(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    size_t r = a >> HAK_SEGMENT_SHIFT;
+    /* Back to the head region (a mapping's regions are contiguous). */
+    while (r > 0 && hak_segmap_get((uintptr_t)r << HAK_SEGMENT_SHIFT) == HAK_SEGMAP_HUGE_TAIL)
+        r--;
+    uintptr_t base = (uintptr_t)r << HAK_SEGMENT_SHIFT;
+    if (hak_segmap_get(base) != HAK_SEGMAP_HUGE_HEAD)
+        return false;
+    const huge_header *hd = (const huge_header *)base;
+    if (hd->magic != (hak_keys.header ^ base ^ HUGE_MAGIC_TAG))
+        return false;
+    return a >= base && a - base < hd->map_size;
+}
+
 void hak_huge_free(void *p, size_t expected_size)
 {
     huge_header *hd = huge_header_of(p, "invalid free of");
-    size_t usable = hd->map_size - hd->head;
+    size_t usable = huge_usable_of(hd);
     if (hak_unlikely(expected_size > usable))
         hak_fatal_ptr("free_sized with a size larger than the block at", p, "Huge block");
     size_t map_size = hd->map_size;
@@ -99,21 +138,25 @@ void hak_huge_free(void *p, size_t expected_size)
 size_t hak_huge_usable(const void *p)
 {
     huge_header *hd = huge_header_of(p, "malloc_usable_size of invalid pointer");
-    return hd->map_size - hd->head;
+    return huge_usable_of(hd);
 }
 
 void *hak_huge_realloc(void *p, size_t size)
 {
     huge_header *hd = huge_header_of(p, "realloc of invalid pointer");
     size_t old_map = hd->map_size;
-    size_t old_usable = old_map - hd->head;
-    if (size > HAK_ALLOC_MAX - hd->head) {
+    size_t old_usable = huge_usable_of(hd);
+    size_t guard = hd->tail_guard;
+    if (size > HAK_ALLOC_MAX - hd->head - guard) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t new_map = hak_align_up(hd->head + size, HAK_PAGE_SIZE);
+    size_t new_map = hak_align_up(hd->head + size, HAK_PAGE_SIZE) + guard;
     if (new_map == old_map)
         return p;
+    /* The old tail guard page becomes ordinary memory or goes away; the
+     * new last page becomes the guard below. */
+    huge_tail_guard(hd, false);
     if (new_map < old_map) {
         /* Shrink in place: mremap never moves a shrinking mapping. */
         huge_unmark(hd);
@@ -137,6 +180,7 @@ void *hak_huge_realloc(void *p, size_t size)
         huge_unmark(hd);
         if (!hak_os_remap_to(hd, old_map, new_map, dst)) {
             huge_mark(hd);
+            huge_tail_guard(hd, true);
             hak_os_unmap(dst, new_map);
             errno = ENOMEM;
             return NULL;
@@ -147,7 +191,8 @@ void *hak_huge_realloc(void *p, size_t size)
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
         huge_mark(hd);
     }
-    size_t new_usable = hd->map_size - hd->head;
+    huge_tail_guard(hd, true);
+    size_t new_usable = huge_usable_of(hd);
     hak_stat_add(&hak_gstats.huge_bytes, new_usable);
     atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);
     hak_stat_add(&hak_gstats.bytes_mapped, hd->map_size);

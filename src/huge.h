@@ -12,6 +12,9 @@
 #include "internal.h"
 
 void *hak_huge_alloc(size_t size, size_t align);
+/* p is in a region the segment map marks Huge: is it inside a Huge
+ * mapping (false: it is in the unmapped rest of a mapping's last region)? */
+bool hak_huge_contains(const void *p);
 /* p is in a region the segment map marks Huge. */
 void hak_huge_free(void *p, size_t expected_size);
 size_t hak_huge_usable(const void *p);

@@ -15,12 +15,15 @@
 #include <pthread.h>
 
 #include "block.h"
+#include "forward.h"
 #include "heap.h"
 #include "large.h"
+#include "background.h"
 #include "learner.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
+#include "secure.h"
 #include "segment.h"
 #include "stats.h"
 
@@ -51,7 +54,7 @@ static void init_fork_child(void)
     hak_large_fork_child();
     hak_segment_fork_child();
     hak_heap_fork_child();
-    hak_learner_fork_child();
+    hak_background_fork_child();
 }
 
 bool hak_init_slow(void)
@@ -73,6 +76,8 @@ bool hak_init_slow(void)
     keys.canary |= 1; /* never 0, so a zeroed block never looks freed */
     hak_keys = keys;
     hak_options_init();
+    hak_secure_init();
+    hak_forward_decide();
 
     /* Step 2: libc calls that may come back into malloc. */
     hak_heap_init_global();
@@ -88,7 +93,11 @@ bool hak_init_slow(void)
 __attribute__((constructor)) static void hak_constructor(void)
 {
     hak_init_ensure();
-    hak_learner_init();
+    /* From here on libc can start threads for us (not in a program that
+     * keeps the C library's allocator). */
+    if (!hak_forward)
+        atomic_store_explicit(&hak_background_allowed, 1, memory_order_relaxed);
+    hak_learner_poke();
 }
 
 __attribute__((destructor)) static void hak_destructor(void)

@@ -37,3 +37,38 @@ HAK_API void free_aligned_sized(void *p, size_t align, size_t size)
 {
     hak_free_aligned_sized_impl(p, align, size);
 }
+
+/* ---- glibc extensions (compat.c) ---- */
+
+#include "compat.h"
+
+HAK_API int malloc_trim(size_t pad) { return hak_malloc_trim_impl(pad); }
+HAK_API struct mallinfo2 mallinfo2(void)
+{
+    struct mallinfo2 m;
+    hak_mallinfo2_impl(&m);
+    return m;
+}
+HAK_API struct mallinfo mallinfo(void) { return hak_mallinfo_impl(); }
+HAK_API void malloc_stats(void) { hak_malloc_stats_impl(); }
+HAK_API int malloc_info(int options, FILE *fp) { return hak_malloc_info_impl(options, fp); }
+HAK_API int mallopt(int param, int value) { return hak_mallopt_impl(param, value); }
+
+/* glibc's internal names, which some programs call directly: they must
+ * reach the same heap as malloc and free. */
+HAK_API void *__libc_malloc(size_t size);
+HAK_API void __libc_free(void *p);
+HAK_API void *__libc_calloc(size_t count, size_t size);
+HAK_API void *__libc_realloc(void *p, size_t size);
+HAK_API void *__libc_memalign(size_t align, size_t size);
+HAK_API void *__libc_valloc(size_t size);
+HAK_API void *__libc_pvalloc(size_t size);
+HAK_API void cfree(void *p);
+HAK_API void *__libc_malloc(size_t size) { return hak_api_malloc(size); }
+HAK_API void __libc_free(void *p) { hak_api_free(p); }
+HAK_API void *__libc_calloc(size_t count, size_t size) { return hak_calloc_impl(count, size); }
+HAK_API void *__libc_realloc(void *p, size_t size) { return hak_realloc_impl(p, size); }
+HAK_API void *__libc_memalign(size_t align, size_t size) { return hak_memalign_impl(align, size); }
+HAK_API void *__libc_valloc(size_t size) { return hak_valloc_impl(size); }
+HAK_API void *__libc_pvalloc(size_t size) { return hak_pvalloc_impl(size); }
+HAK_API void cfree(void *p) { hak_api_free(p); }

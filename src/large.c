@@ -20,6 +20,7 @@
 #include "options.h"
 #include "os.h"
 #include "purge.h"
+#include "secure.h"
 #include "segment_map.h"
 #include "stats.h"
 
@@ -62,9 +63,18 @@ static void bits_assign(uint64_t *w, unsigned i, unsigned n, bool set)
     }
 }
 
-static bool bits_any(const uint64_t *w, unsigned i, unsigned n)
+/* Set bits in [i, i+n). */
+static unsigned bits_count(const uint64_t *w, unsigned i, unsigned n)
 {
-    return bits_next(w, i, i + n, true) < i + n;
+    unsigned c = 0;
+    for (unsigned k = i; k < i + n;) {
+        unsigned bit = k & 63;
+        unsigned len = 64 - bit < i + n - k ? 64 - bit : i + n - k;
+        uint64_t mask = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << bit;
+        c += (unsigned)__builtin_popcountll(w[k >> 6] & mask);
+        k += len;
+    }
+    return c;
 }
 
 static bool bits_all(const uint64_t *w, unsigned i, unsigned n)
@@ -84,6 +94,16 @@ static unsigned large_usable_pages(const hak_large_segment *seg)
     return HAK_LARGE_PAGES - seg->first_page;
 }
 
+/* Guard pages (secure profile): the last page of every run is made
+ * inaccessible, and so is the page after a segment's header. */
+static unsigned large_guard(void) { return hak_secure.guard_pages ? 1 : 0; }
+
+static void large_guard_set(void *run, unsigned pages, bool on)
+{
+    char *last = (char *)run + ((size_t)(pages - 1) << HAK_PAGE_SHIFT);
+    hak_os_protect(last, HAK_PAGE_SIZE, !on);
+}
+
 static hak_large_segment *large_segment_new(void)
 {
     hak_large_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
@@ -92,6 +112,11 @@ static hak_large_segment *large_segment_new(void)
     uintptr_t base = (uintptr_t)seg;
     seg->magic = hak_keys.header ^ base ^ LARGE_MAGIC_TAG;
     seg->first_page = (uint32_t)(hak_align_up(sizeof *seg, HAK_PAGE_SIZE) >> HAK_PAGE_SHIFT);
+    if (large_guard()) {
+        hak_os_protect((char *)seg + ((size_t)seg->first_page << HAK_PAGE_SHIFT), HAK_PAGE_SIZE,
+                       false);
+        seg->first_page++;
+    }
     seg->free_pages = large_usable_pages(seg);
     bits_assign(seg->free_bits, seg->first_page, seg->free_pages, true);
     hak_segmap_set(base, 1, HAK_SEGMAP_LARGE);
@@ -144,7 +169,9 @@ static unsigned large_find(const hak_large_segment *seg, unsigned pages, unsigne
 /* Lock held.  Mark [i, i+pages) as one allocated run; returns its address. */
 static void *large_take(hak_large_segment *seg, unsigned i, unsigned pages, bool *zeroed)
 {
-    bool dirty = bits_any(seg->dirty_bits, i, pages);
+    unsigned dirty_pages = bits_count(seg->dirty_bits, i, pages);
+    bool dirty = dirty_pages != 0;
+    hak_retained_sub((size_t)dirty_pages << HAK_PAGE_SHIFT);
     bits_assign(seg->free_bits, i, pages, false);
     bits_assign(seg->dirty_bits, i, pages, false);
     seg->free_pages -= pages;
@@ -164,6 +191,7 @@ static void large_give_back(hak_large_segment *seg, unsigned i, unsigned pages, 
 {
     bits_assign(seg->free_bits, i, pages, true);
     bits_assign(seg->dirty_bits, i, pages, true);
+    hak_retained_add((size_t)pages << HAK_PAGE_SHIFT);
     seg->free_pages += pages;
     if (seg->dirty_since_ms == 0)
         seg->dirty_since_ms = now ? now : 1;
@@ -176,6 +204,8 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
 {
     /* relaxed: misuse-check reads only. */
     atomic_store_explicit(&seg->run_state[i], HAK_RUN_FREED, memory_order_relaxed);
+    if (large_guard())
+        large_guard_set((char *)seg + ((size_t)i << HAK_PAGE_SHIFT), seg->run_pages[i], false);
     large_give_back(seg, i, seg->run_pages[i], now);
 }
 
@@ -204,7 +234,7 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
     size_t want = size > HAK_MID_MAX ? size : HAK_MID_MAX + 1;
     unsigned cls = hak_large_class_of(want);
     size_t bytes = hak_large_class_size[cls];
-    unsigned pages = (unsigned)(bytes >> HAK_PAGE_SHIFT);
+    unsigned pages = (unsigned)(bytes >> HAK_PAGE_SHIFT) + large_guard();
 
     if (h && align <= HAK_PAGE_SIZE) {
         void *p = large_cache_take(h, cls, &bytes);
@@ -244,6 +274,8 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
         p = large_take(seg, i, pages, zeroed);
         hak_lock_release(&large_lock);
     }
+    if (large_guard())
+        large_guard_set(p, pages, true);
     if (h) {
         h->large_stats.allocs++;
         h->large_stats.bytes_alloc += bytes;
@@ -270,18 +302,26 @@ static hak_large_segment *large_check(const void *p, const char *op, unsigned *p
     return seg;
 }
 
+/* Usable bytes of the run headed at page i (its guard page excluded). */
+static size_t large_run_bytes(const hak_large_segment *seg, unsigned i)
+{
+    return (size_t)(seg->run_pages[i] - large_guard()) << HAK_PAGE_SHIFT;
+}
+
 size_t hak_large_usable(const void *p)
 {
     unsigned i;
     hak_large_segment *seg = large_check(p, "malloc_usable_size of invalid pointer", &i);
-    return (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT;
+    return large_run_bytes(seg, i);
 }
 
 void hak_large_free(void *p, size_t expected_size)
 {
     unsigned i;
     hak_large_segment *seg = large_check(p, "invalid free of", &i);
-    size_t bytes = (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT;
+    size_t bytes = large_run_bytes(seg, i);
+    if (hak_secure.zero_on_free)
+        memset(p, 0, bytes);
     if (hak_unlikely(expected_size > bytes))
         hak_fatal_ptr("free_sized with a size larger than the block at", p, "Large block");
     hak_heap *h = hak_heap_tls;
@@ -313,11 +353,13 @@ bool hak_large_resize(void *p, size_t new_size)
 {
     unsigned i;
     hak_large_segment *seg = large_check(p, "realloc of invalid pointer", &i);
-    size_t cur = (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT;
+    size_t cur = large_run_bytes(seg, i);
     if (new_size > HAK_LARGE_MAX)
         return false;
     if (new_size <= cur && new_size >= cur / 2)
         return true;
+    if (large_guard())
+        return false; /* moving keeps the guard page rule simple */
     if (new_size <= HAK_MID_MAX)
         return false; /* a Mid block wastes less */
     unsigned want = (unsigned)(hak_large_class_size[hak_large_class_of(new_size)] >> HAK_PAGE_SHIFT);
@@ -330,6 +372,7 @@ bool hak_large_resize(void *p, size_t new_size)
         large_give_back(seg, i + want, have - want, now);
         ok = true;
     } else if (i + want <= HAK_LARGE_PAGES && bits_all(seg->free_bits, i + have, want - have)) {
+        hak_retained_sub((size_t)bits_count(seg->dirty_bits, i + have, want - have) << HAK_PAGE_SHIFT);
         bits_assign(seg->free_bits, i + have, want - have, false);
         bits_assign(seg->dirty_bits, i + have, want - have, false);
         seg->free_pages -= want - have;
@@ -392,6 +435,7 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
             hak_os_purge((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
                          (size_t)(end - i) << HAK_PAGE_SHIFT, lazy);
             purged += (size_t)(end - i) << HAK_PAGE_SHIFT;
+            hak_retained_sub((size_t)(end - i) << HAK_PAGE_SHIFT);
             bits_assign(seg->dirty_bits, i, end - i, false);
             i = end;
         }
@@ -405,6 +449,7 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
         for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
             resident += (size_t)__builtin_popcountll(seg->dirty_bits[w]) << HAK_PAGE_SHIFT;
         purged += resident;
+        hak_retained_sub(resident);
         hak_segmap_set((uintptr_t)seg, 1, HAK_SEGMAP_NONE);
         hak_os_unmap(seg, HAK_SEGMENT_SIZE);
         hak_stats_segment_unmapped(HAK_SEGMENT_SIZE);

@@ -1,14 +1,9 @@
 /*
- * learner.c - the learner's decision step and its thread (see learner.h).
+ * learner.c - the learner's decision step and its window (see learner.h);
+ * background.c runs the windows.
  */
 #define _GNU_SOURCE
 #include "learner.h"
-
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "heap.h"
 #include "options.h"
@@ -16,10 +11,6 @@
 _Atomic uint32_t hak_learned_caps[HAK_SMALL_CLASSES];
 _Atomic uint32_t hak_learned_round_pct = 0xffffffffu;
 _Atomic uint32_t hak_learn_epoch;
-_Atomic int hak_learner_wanted;
-
-/* 0 not running, 1 starting or running. */
-static _Atomic int learner_running;
 
 static uint32_t learn_clamp(uint32_t v, uint32_t lo, uint32_t hi)
 {
@@ -85,45 +76,7 @@ static uint64_t learn_prev_allocs[HAK_SMALL_CLASSES], learn_prev_misses[HAK_SMAL
 static hak_learn_class learn_round_state;
 static uint64_t learn_prev_large_allocs, learn_prev_large_misses;
 
-/* Live threads in this process: num_threads (field 20 of /proc/self/stat)
- * less the main thread if it has exited (a thread-group leader that called
- * pthread_exit stays a zombie, state 'Z', until the other threads end). */
-static long learner_live_threads(void)
-{
-    char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    /* "pid (comm) state ...": comm may contain spaces and ')'; the last ')'
-     * ends it. */
-    char *s = buf;
-    for (char *q = buf; *q; q++)
-        if (*q == ')')
-            s = q;
-    if (s[0] != ')' || s[1] != ' ' || s[2] == 0)
-        return -1;
-    char state = s[2];
-    int field = 2;
-    long threads = -1;
-    for (; *s; s++) {
-        if (*s == ' ' && ++field == 20) {
-            threads = 0;
-            for (s++; *s >= '0' && *s <= '9'; s++)
-                threads = threads * 10 + (*s - '0');
-            break;
-        }
-    }
-    if (threads > 0 && state == 'Z')
-        threads--;
-    return threads;
-}
-
-static void learner_window(void)
+void hak_learner_window(void)
 {
     uint64_t allocs[HAK_SMALL_CLASSES] = { 0 }, misses[HAK_SMALL_CLASSES] = { 0 };
     uint64_t large_allocs = 0, large_misses = 0;
@@ -195,63 +148,4 @@ static void learner_window(void)
     if (changed)
         /* release: heaps that see the new epoch (acquire) see the caps. */
         atomic_fetch_add_explicit(&hak_learn_epoch, 1, memory_order_release);
-}
-
-static void *learner_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        uint64_t ms = (uint64_t)hak_opt(HAK_OPT_LEARN_WINDOW_MS);
-        struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) != 0)
-            ;
-        /* Alone: the application's threads are all gone (main called
-         * pthread_exit).  Leaving lets glibc end the process as usual. */
-        if (learner_live_threads() == 1)
-            return NULL;
-        learner_window();
-    }
-}
-
-void hak_learner_start(void)
-{
-    int expected = 0;
-    /* relaxed: elects the one thread that creates the learner. */
-    if (!atomic_compare_exchange_strong_explicit(&learner_running, &expected, 1,
-                                                 memory_order_relaxed, memory_order_relaxed))
-        return;
-    atomic_store_explicit(&hak_learner_wanted, 0, memory_order_relaxed);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    /* Signals go to the application's threads, never to ours. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t tid;
-    int rc = pthread_create(&tid, &attr, learner_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        atomic_store_explicit(&learner_running, 0, memory_order_relaxed);
-}
-
-void hak_learner_init(void)
-{
-    /* Called from the library constructor, not from initialisation: the
-     * first allocation may come from the dynamic loader before libc can
-     * start threads.  relaxed: read by slow paths as a hint only. */
-    atomic_store_explicit(&hak_learner_wanted, hak_opt(HAK_OPT_LEARN) ? 1 : 0,
-                          memory_order_relaxed);
-}
-
-void hak_learner_fork_child(void)
-{
-    /* The learner thread does not exist in the child: start a new one
-     * (if the parent was past its constructor, so is the child). */
-    bool had = atomic_load_explicit(&learner_running, memory_order_relaxed) != 0;
-    atomic_store_explicit(&learner_running, 0, memory_order_relaxed);
-    if (had)
-        hak_learner_init();
 }

@@ -1,20 +1,20 @@
 /*
  * learner.h - the adaptive learner (learn = on, off by default).
  *
- * One background thread wakes every learn_window_ms, reads each class's
- * allocation and cache-miss counts (lock-free walk of the heap registry,
- * the same racy-but-monotonic reads as the stats), and decides per class a
- * cache cap with hak_learn_step, a pure function.  It publishes the caps
- * in hak_learned_caps[] and bumps hak_learn_epoch; each heap adopts them on
- * its own next slow path.  The learner never writes a heap, never takes a
- * lock the allocation paths take, blocks every signal, and ends itself when
- * it is the last thread (so it never keeps a process alive).  A fork child
- * starts a new learner on its first slow path.
+ * Every learn_window_ms the background thread (background.c) runs one
+ * window: it reads each class's allocation and cache-miss counts (lock-free
+ * walk of the heap registry, the same racy-but-monotonic reads as the
+ * stats) and decides per class a cache cap with hak_learn_step, a pure
+ * function.  It publishes the caps in hak_learned_caps[] and bumps
+ * hak_learn_epoch; each heap adopts them on its own next slow path.  The
+ * learner never writes a heap and never takes a lock.
  */
 #ifndef HAK_LEARNER_H
 #define HAK_LEARNER_H
 
+#include "background.h"
 #include "internal.h"
+#include "options.h"
 #include "size_class.h"
 
 typedef struct hak_learn_params {
@@ -51,19 +51,16 @@ uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
 extern _Atomic uint32_t hak_learned_caps[HAK_SMALL_CLASSES];
 extern _Atomic uint32_t hak_learned_round_pct; /* 0xffffffff: none */
 extern _Atomic uint32_t hak_learn_epoch;
-extern _Atomic int hak_learner_wanted; /* learn = on and no learner thread */
 
-void hak_learner_start(void);
-/* From the library constructor: arm the learner if learn = on. */
-void hak_learner_init(void);
-void hak_learner_fork_child(void);
+/* One learner window (the background thread calls it). */
+void hak_learner_window(void);
 
-/* Slow paths call this: starts the learner if it should run. */
+/* Slow paths call this: with learn = on, make sure the background thread
+ * runs. */
 hak_inline void hak_learner_poke(void)
 {
-    /* relaxed: a hint; hak_learner_start elects one starter by CAS. */
-    if (hak_unlikely(atomic_load_explicit(&hak_learner_wanted, memory_order_relaxed)))
-        hak_learner_start();
+    if (hak_unlikely(hak_opt(HAK_OPT_LEARN)))
+        hak_background_poke();
 }
 
 #endif

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 
+#include "forward.h"
+
 #include "warm_pool.h"
 
 void hak_mid_flush(hak_heap *h, unsigned m, unsigned n)
@@ -27,6 +29,8 @@ void *hak_mid_alloc_slow(unsigned cls)
 {
     hak_heap *h = hak_heap_get();
     if (h == NULL) {
+        if (hak_forward)
+            return hak_libc.malloc(hak_classes[cls].size);
         errno = ENOMEM;
         return NULL;
     }

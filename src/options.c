@@ -30,6 +30,10 @@ int64_t hak_option_values[HAK_OPT_COUNT] = {
 };
 
 uint8_t hak_option_sources[HAK_OPT_COUNT];
+char hak_option_text[HAK_OPTION_TEXT_MAX];
+/* Bytes of hak_option_text in use; the text only grows during one
+ * initialisation (bounded), and hak_options_reset starts it over. */
+static size_t opt_text_used = 1;
 
 /* Case-insensitive comparison of a (alen bytes) with lower-case b (blen). */
 static bool opt_word_eq_n(const char *a, size_t alen, const char *b, size_t blen)
@@ -117,6 +121,17 @@ const char *hak_option_parse(int id, const char *v, size_t len, int64_t *out)
         if (err)
             return err;
         break;
+    case HAK_OPT_STRING: {
+        /* Stored as is (the caller trimmed it); the range is unused. */
+        if (len >= HAK_OPTION_TEXT_MAX - opt_text_used)
+            return "text too long";
+        x = (int64_t)opt_text_used;
+        memcpy(hak_option_text + opt_text_used, v, len);
+        hak_option_text[opt_text_used + len] = 0;
+        opt_text_used += len + 1;
+        *out = x;
+        return NULL;
+    }
     case HAK_OPT_ENUM: {
         const char *c = d->choices;
         for (int64_t idx = 0;; idx++) {
@@ -141,6 +156,8 @@ const char *hak_option_parse(int id, const char *v, size_t len, int64_t *out)
 
 void hak_options_reset(void)
 {
+    opt_text_used = 1;
+    hak_option_text[0] = 0;
     for (int i = 0; i < HAK_OPT_COUNT; i++) {
         hak_option_values[i] = hak_option_defs[i].def;
         hak_option_sources[i] = HAK_SRC_DEFAULT;
@@ -159,7 +176,7 @@ bool hak_option_store(int id, int64_t value, hak_opt_source source)
 static void opt_env_warn(const char *entry, size_t len, const char *why)
 {
     char mem[256];
-    hak_buf b = { mem, 0, sizeof mem - 1, -1 };
+    hak_buf b = { .data = mem, .cap = sizeof mem - 1, .fd = -1 };
     hak_buf_str(&b, "hakmem: environment: ");
     hak_buf_mem(&b, entry, len > 96 ? 96 : len);
     hak_buf_str(&b, ": ");
@@ -279,6 +296,9 @@ static const struct opt_preset {
     { 1, HAK_OPT_EMPTY_SLAB_CACHE, 1 },
     { 1, HAK_OPT_LARGE_CACHE_LIMIT, 1 << 20 },
     { 1, HAK_OPT_PURGE_DELAY_MS, 50 },
+    { 2, HAK_OPT_GUARD_PAGES, 1 },
+    { 2, HAK_OPT_ZERO_ON_FREE, 1 },
+    { 2, HAK_OPT_RANDOM_FREELIST, 1 },
 };
 
 static void opt_apply_profile(void)
@@ -305,7 +325,7 @@ static void opt_check_pair(int low, int high)
     if (hak_option_values[low] <= hak_option_values[high])
         return;
     char msg[160];
-    hak_buf b = { msg, 0, sizeof msg - 1, -1 };
+    hak_buf b = { .data = msg, .cap = sizeof msg - 1, .fd = -1 };
     hak_buf_str(&b, hak_option_defs[low].name);
     hak_buf_str(&b, " is larger than ");
     hak_buf_str(&b, hak_option_defs[high].name);

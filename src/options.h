@@ -44,6 +44,21 @@
       "Milliseconds free memory stays resident before it is returned to the OS")              \
     X(PURGE_MODE, "purge_mode", ENUM, 0, 0, 1, "dontneed|free",                                \
       "How memory is returned: MADV_DONTNEED (RSS drops at once) or MADV_FREE (lazily)")       \
+    X(RETAIN_MAX, "retain_max", SIZE, (int64_t)256 << 20, 0, (int64_t)1 << 40, NULL,           \
+      "Most free memory kept resident in the process; above it everything free is returned "   \
+      "at once")                                                                               \
+    X(FOREIGN_FREE, "foreign_free", ENUM, 0, 0, 2, "abort|warn|ignore",                        \
+      "What free, realloc and malloc_usable_size do with a pointer hakmem never handed out: "  \
+      "abort with a message, warn once per function and leak it, or ignore it silently")       \
+    X(EXCLUDE, "exclude", STRING, 0, 0, 0, NULL,                                               \
+      "Programs that keep the C library's allocator: comma-separated executable paths, '*' "   \
+      "matches any characters")                                                                \
+    X(GUARD_PAGES, "guard_pages", BOOL, 0, 0, 1, NULL,                                         \
+      "Put an inaccessible page after every Large and Huge block (and before Huge blocks)")   \
+    X(ZERO_ON_FREE, "zero_on_free", BOOL, 0, 0, 1, NULL,                                       \
+      "Clear every block when it is freed")                                                    \
+    X(RANDOM_FREELIST, "random_freelist", BOOL, 0, 0, 1, NULL,                                 \
+      "Hand out a fresh slab's blocks in random order instead of address order")               \
     X(LEARN, "learn", BOOL, 0, 0, 1, NULL,                                                     \
       "Run the learner: a background thread that tunes cache caps and the Large rounding "     \
       "limit from hit and miss counts")                                                        \
@@ -62,7 +77,13 @@
     X(LEARN_ROUND_MAX, "learn_round_max", INT, 50, 0, 100, NULL,                               \
       "Largest Large rounding limit (percent) the learner sets")
 
-typedef enum hak_opt_type { HAK_OPT_BOOL, HAK_OPT_INT, HAK_OPT_SIZE, HAK_OPT_ENUM } hak_opt_type;
+typedef enum hak_opt_type {
+    HAK_OPT_BOOL,
+    HAK_OPT_INT,
+    HAK_OPT_SIZE,
+    HAK_OPT_ENUM,
+    HAK_OPT_STRING, /* value: offset of the text in hak_option_text, 0 = empty */
+} hak_opt_type;
 typedef enum hak_opt_source { HAK_SRC_DEFAULT, HAK_SRC_FILE, HAK_SRC_ENV, HAK_SRC_API } hak_opt_source;
 
 enum hak_option_id {
@@ -86,6 +107,14 @@ extern int64_t hak_option_values[HAK_OPT_COUNT];
 extern uint8_t hak_option_sources[HAK_OPT_COUNT];
 
 hak_inline int64_t hak_opt(enum hak_option_id id) { return hak_option_values[id]; }
+
+/* Text of STRING options, NUL-terminated; offset 0 is the empty string. */
+#define HAK_OPTION_TEXT_MAX 4096
+extern char hak_option_text[HAK_OPTION_TEXT_MAX];
+hak_inline const char *hak_opt_str(enum hak_option_id id)
+{
+    return hak_option_text + hak_option_values[id];
+}
 
 /* Parse `value` (len bytes) for option `id`; 0 on success, else a static
  * message saying what is wrong.  Does not store anything. */

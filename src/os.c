@@ -53,6 +53,13 @@ void hak_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+void hak_os_protect(void *p, size_t size, bool accessible)
+{
+    int saved = errno;
+    mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+    errno = saved;
+}
+
 void hak_os_purge(void *p, size_t size, bool lazy_free)
 {
     int saved = errno;

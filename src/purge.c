@@ -3,16 +3,30 @@
  */
 #include "purge.h"
 
+#include "background.h"
 #include "large.h"
 #include "options.h"
 #include "segment.h"
+
+_Atomic size_t hak_retained_bytes;
 
 /* Time of the last purge pass; claimed by CAS so one thread runs a pass. */
 static _Atomic uint64_t purge_last_ms;
 
 void hak_purge_maybe(uint64_t now_ms)
 {
+    /* relaxed: a trigger (see purge.h). */
+    size_t retained = atomic_load_explicit(&hak_retained_bytes, memory_order_relaxed);
+    if (retained > (size_t)hak_opt(HAK_OPT_RETAIN_MAX)) {
+        /* Over the cap: give it all back now, whatever its age. */
+        hak_purge_all();
+        return;
+    }
     uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    /* The program may stop calling us: let the background thread finish
+     * the decay of a sizeable amount. */
+    if (retained >= HAK_DECAY_THREAD_MIN && delay > 0)
+        hak_background_poke();
     /* relaxed: a hint, the CAS below decides. */
     uint64_t last = atomic_load_explicit(&purge_last_ms, memory_order_relaxed);
     if (now_ms - last < delay / 2)

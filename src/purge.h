@@ -10,8 +10,27 @@
 
 #include "internal.h"
 
+/* Free memory still resident in segments (FREE slabs not purged, free
+ * Large pages not purged), kept by the pools under their locks.  relaxed:
+ * a statistic and a trigger, never used for correctness. */
+extern _Atomic size_t hak_retained_bytes;
+
+hak_inline void hak_retained_add(size_t bytes)
+{
+    atomic_fetch_add_explicit(&hak_retained_bytes, bytes, memory_order_relaxed);
+}
+
+hak_inline void hak_retained_sub(size_t bytes)
+{
+    atomic_fetch_sub_explicit(&hak_retained_bytes, bytes, memory_order_relaxed);
+}
+
+/* Retained memory above which the background thread is started to decay
+ * it (smaller amounts decay on the next free that reaches the pools). */
+#define HAK_DECAY_THREAD_MIN ((size_t)1 << 20)
+
 void hak_purge_maybe(uint64_t now_ms);
-/* Purge everything free now (malloc_trim); returns bytes released. */
+/* Purge everything free now; returns bytes released. */
 size_t hak_purge_all(void);
 
 #endif

@@ -106,8 +106,10 @@ unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
             pick = seg->free_mask;
         unsigned i = (unsigned)__builtin_ctzll(pick);
         uint64_t bit = (uint64_t)1 << i;
-        if (seg->dirty_mask & bit)
+        if (seg->dirty_mask & bit) {
             pool->dirty_slabs--;
+            hak_retained_sub((size_t)1 << seg->shift);
+        }
         seg->free_mask &= ~bit;
         seg->dirty_mask &= ~bit;
         seg->free_count--;
@@ -139,6 +141,7 @@ void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
         seg->free_count++;
         pool->free_slabs++;
         pool->dirty_slabs++;
+        hak_retained_add((size_t)1 << seg->shift);
         if (!seg->listed)
             segment_list_push(pool, seg);
     }
@@ -170,6 +173,7 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
                 hak_os_purge((void *)s->start, size, lazy);
                 seg->dirty_mask &= ~((uint64_t)1 << i);
                 pool->dirty_slabs--;
+                hak_retained_sub(size);
                 purged += size;
             }
         }
@@ -183,12 +187,14 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
 void hak_segment_totals_get(hak_segment_totals *t)
 {
     t->mapped_bytes = t->free_dirty_bytes = t->free_bytes = t->in_use_bytes = 0;
+    t->free_slabs = 0;
     for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++) {
         segment_pool *pool = &segment_pools[kind];
         size_t slab = (size_t)1 << segment_shift[kind];
         hak_lock_acquire(&pool->lock);
         t->mapped_bytes += pool->mapped * HAK_SEGMENT_SIZE;
         t->free_bytes += pool->free_slabs * slab;
+        t->free_slabs += pool->free_slabs;
         t->free_dirty_bytes += pool->dirty_slabs * slab;
         /* Every segment's first slab holds its header. */
         size_t usable = pool->mapped * ((HAK_SEGMENT_SIZE / slab) - 1);

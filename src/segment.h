@@ -22,6 +22,7 @@ typedef struct hak_segment_totals {
     size_t free_dirty_bytes; /* FREE slabs not yet purged */
     size_t free_bytes;       /* FREE slabs */
     size_t in_use_bytes;     /* slabs owned by heaps or abandoned */
+    size_t free_slabs;       /* FREE slabs and pages */
 } hak_segment_totals;
 void hak_segment_totals_get(hak_segment_totals *t);
 

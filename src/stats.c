@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "forward.h"
 #include "heap.h"
 #include "large.h"
 #include "options.h"
@@ -125,7 +126,7 @@ HAK_API int hak_stats_get(struct hak_stats *out)
 static void stats_percent(hak_buf *b, uint64_t part, uint64_t whole, unsigned width)
 {
     char mem[16];
-    hak_buf t = { mem, 0, sizeof mem, -1 };
+    hak_buf t = { .data = mem, .cap = sizeof mem, .fd = -1 };
     if (whole == 0)
         hak_buf_str(&t, "-");
     else
@@ -137,7 +138,7 @@ static void stats_percent(hak_buf *b, uint64_t part, uint64_t whole, unsigned wi
 static void stats_size_col(hak_buf *b, uint64_t bytes, unsigned width)
 {
     char mem[24];
-    hak_buf t = { mem, 0, sizeof mem - 1, -1 };
+    hak_buf t = { .data = mem, .cap = sizeof mem - 1, .fd = -1 };
     hak_buf_size(&t, bytes);
     mem[t.len] = 0;
     hak_buf_str_pad(b, mem, width);
@@ -157,6 +158,11 @@ static void stats_print_options(hak_buf *b)
         case HAK_OPT_BOOL: hak_buf_str(b, v ? "on" : "off"); break;
         case HAK_OPT_INT: hak_buf_i64(b, v); break;
         case HAK_OPT_SIZE: hak_buf_size(b, (uint64_t)v); break;
+        case HAK_OPT_STRING: {
+            const char *t = hak_option_text + v;
+            hak_buf_str(b, *t ? t : "(empty)");
+            break;
+        }
         case HAK_OPT_ENUM: {
             const char *c = d->choices;
             for (int64_t k = 0; k < v && c; k++) {
@@ -181,7 +187,7 @@ HAK_API void hak_stats_print(int fd)
     struct hak_stats s;
     hak_stats_get(&s);
     char mem[2048];
-    hak_buf b = { mem, 0, sizeof mem, fd };
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = fd };
     static const char *const tier_name[] = { "tiny", "mid", "large", "huge" };
 
     hak_buf_str(&b, "hakmem statistics (pid ");
@@ -246,6 +252,6 @@ HAK_API void hak_stats_print(int fd)
 
 void hak_stats_at_exit(void)
 {
-    if (hak_opt(HAK_OPT_STATS))
+    if (hak_opt(HAK_OPT_STATS) && !hak_forward)
         hak_stats_print(2);
 }

@@ -5,6 +5,8 @@
 #include "tiny.h"
 
 #include <errno.h>
+
+#include "forward.h"
 #include <string.h>
 
 #include "warm_pool.h"
@@ -26,6 +28,8 @@ void *hak_tiny_alloc_slow(unsigned cls)
 {
     hak_heap *h = hak_heap_get();
     if (h == NULL) {
+        if (hak_forward)
+            return hak_libc.malloc(hak_classes[cls].size);
         errno = ENOMEM;
         return NULL;
     }

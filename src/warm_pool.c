@@ -19,6 +19,7 @@
 #include "options.h"
 #include "os.h"
 #include "remote_free.h"
+#include "secure.h"
 #include "segment.h"
 #include "segment_map.h"
 
@@ -209,6 +210,9 @@ unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
     hak_heap_process_delayed(h);
     if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
         hak_heap_apply_learned(h);
+    /* relaxed: a request from malloc_trim in another thread. */
+    if (hak_unlikely(h->trim_epoch != atomic_load_explicit(&hak_trim_epoch, memory_order_relaxed)))
+        hak_heap_trim(h);
     hak_learner_poke();
     for (;;) {
         if (cs->warm_count == 0) {
@@ -231,6 +235,8 @@ unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
             }
         }
         if (n > 0) {
+            if (hak_secure.random_freelist)
+                hak_secure_shuffle(out, n, &h->rng);
             if (missed)
                 st->warm_misses++;
             else

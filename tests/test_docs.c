@@ -32,11 +32,12 @@ static char *slurp(const char *rel)
 static void format_default(int id, char *out, size_t cap)
 {
     const hak_option_def *d = &hak_option_defs[id];
-    hak_buf b = { out, 0, cap - 1, -1 };
+    hak_buf b = { .data = out, .cap = cap - 1, .fd = -1 };
     switch (d->type) {
     case HAK_OPT_BOOL: hak_buf_str(&b, d->def ? "on" : "off"); break;
     case HAK_OPT_INT: hak_buf_i64(&b, d->def); break;
     case HAK_OPT_SIZE: hak_buf_size(&b, (uint64_t)d->def); break;
+    case HAK_OPT_STRING: hak_buf_str(&b, "(empty)"); break;
     case HAK_OPT_ENUM: {
         const char *c = d->choices;
         for (int64_t k = 0; k < d->def; k++)
@@ -75,7 +76,12 @@ static int conf_keys(const char *conf, char keys[][64], char defaults[][64], int
         if (*p == '\n')
             p++;
         char key[64], val[64];
-        if (p[0] == '#' && p[1] >= 'a' && p[1] <= 'z' && sscanf(p + 1, "%63s = %63s", key, val) == 2) {
+        int used = 0;
+        if (p[0] == '#' && p[1] >= 'a' && p[1] <= 'z' && sscanf(p + 1, "%63s =%n", key, &used) == 1 &&
+            used > 0) {
+            /* An empty value ("#exclude =") is written "(empty)" in the page. */
+            if (sscanf(p + 1 + used, "%63s", val) != 1 || p[1 + used] == '\n')
+                strcpy(val, "(empty)");
             cr_assert_lt(n, max);
             strcpy(keys[n], key);
             strcpy(defaults[n], val);
@@ -127,7 +133,10 @@ Test(docs, shipped_config_is_valid_when_uncommented)
     cr_assert_eq(hak_config_warnings, w0);
     for (int i = 0; i < HAK_OPT_COUNT; i++) {
         cr_assert_eq(hak_option_sources[i], HAK_SRC_FILE, "%s not set", hak_option_defs[i].name);
-        cr_assert_eq(hak_option_values[i], hak_option_defs[i].def);
+        if (hak_option_defs[i].type == HAK_OPT_STRING)
+            cr_assert_str_empty(hak_option_text + hak_option_values[i]);
+        else
+            cr_assert_eq(hak_option_values[i], hak_option_defs[i].def);
     }
 }
 
