@@ -145,8 +145,7 @@ void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
         errno = ENOMEM;
         return NULL;
     }
-    *zeroed = true;
-    return hak_huge_alloc(size, align);
+    return hak_huge_alloc(size, align, zeroed);
 }
 
 void *hak_calloc_impl(size_t count, size_t size)

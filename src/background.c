@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "huge.h"
 #include "large.h"
 #include "learner.h"
 #include "options.h"
@@ -113,6 +114,7 @@ static void *bg_main(void *arg)
         if (bg_retained() > 0) {
             hak_segment_purge(now, false);
             hak_large_purge(now, false);
+            hak_huge_cache_purge(now, false);
             uint64_t step = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS) / 4;
             if (step < 5)
                 step = 5;

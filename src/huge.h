@@ -11,7 +11,13 @@
 
 #include "internal.h"
 
-void *hak_huge_alloc(size_t size, size_t align);
+/* *zeroed: the memory is known to read as zero (a fresh mapping). */
+void *hak_huge_alloc(size_t size, size_t align, bool *zeroed);
+/* Unmap cached freed mappings older than the purge delay (all if force). */
+size_t hak_huge_cache_purge(uint64_t now_ms, bool force);
+void hak_huge_fork_prepare(void);
+void hak_huge_fork_parent(void);
+void hak_huge_fork_child(void);
 /* p is in a region the segment map marks Huge: is it inside a Huge
  * mapping (false: it is in the unmapped rest of a mapping's last region)? */
 bool hak_huge_contains(const void *p);

@@ -17,6 +17,7 @@
 #include "block.h"
 #include "forward.h"
 #include "heap.h"
+#include "huge.h"
 #include "large.h"
 #include "background.h"
 #include "learner.h"
@@ -40,10 +41,12 @@ static void init_fork_prepare(void)
     hak_heap_fork_prepare();
     hak_segment_fork_prepare();
     hak_large_fork_prepare();
+    hak_huge_fork_prepare();
 }
 
 static void init_fork_parent(void)
 {
+    hak_huge_fork_parent();
     hak_large_fork_parent();
     hak_segment_fork_parent();
     hak_heap_fork_parent();
@@ -51,6 +54,7 @@ static void init_fork_parent(void)
 
 static void init_fork_child(void)
 {
+    hak_huge_fork_child();
     hak_large_fork_child();
     hak_segment_fork_child();
     hak_heap_fork_child();

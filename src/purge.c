@@ -4,6 +4,7 @@
 #include "purge.h"
 
 #include "background.h"
+#include "huge.h"
 #include "large.h"
 #include "options.h"
 #include "segment.h"
@@ -37,9 +38,10 @@ void hak_purge_maybe(uint64_t now_ms)
         return;
     hak_segment_purge(now_ms, false);
     hak_large_purge(now_ms, false);
+    hak_huge_cache_purge(now_ms, false);
 }
 
 size_t hak_purge_all(void)
 {
-    return hak_segment_purge(0, true) + hak_large_purge(0, true);
+    return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_cache_purge(0, true);
 }

@@ -108,6 +108,9 @@ Test(huge, malloc_marks_head_and_free_unmarks)
     cr_assert_eq(hak_realloc(p, u), p);
 
     hak_free(p);
+    /* Freed Huge mappings are cached for reuse until the purge delay;
+     * malloc_trim releases them now. */
+    hak_malloc_trim(0);
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
 
     /* free_sized with the requested size is accepted. */
@@ -115,6 +118,7 @@ Test(huge, malloc_marks_head_and_free_unmarks)
     cr_assert_not_null(p);
     p[3 * MiB - 1] = 1;
     hak_free_sized(p, 3 * MiB);
+    hak_malloc_trim(0);
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
 }
 
@@ -137,6 +141,7 @@ Test(huge, block_spanning_segments_marks_tails)
     p[n - 1] = 2;
     cr_assert_geq(hak_malloc_usable_size(p), n);
     hak_free(p);
+    hak_malloc_trim(0); /* the freed mapping is cached until then */
     assert_unmarked((uintptr_t)p, (uintptr_t)p + n);
 }
 
@@ -200,6 +205,7 @@ Test(huge, realloc_to_smaller_tiers_moves_and_unmaps)
                   "100 bytes not in a small segment");
     cr_assert_leq(hak_malloc_usable_size(q), HAK_TINY_MAX, "100 bytes not in a Tiny block");
     cr_assert(test_check(q, 100, 5));
+    hak_malloc_trim(0); /* the freed mapping is cached until then */
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE,
                  "the Huge mapping was not released");
     struct hak_stats s1 = stats_now();
@@ -216,6 +222,7 @@ Test(huge, realloc_to_smaller_tiers_moves_and_unmaps)
     cr_assert_not_null(q);
     cr_assert_eq(hak_segmap_get((uintptr_t)q), HAK_SEGMAP_LARGE);
     cr_assert_eq(check_words(q, 0, 500 * KiB / 8, 6), 500 * KiB / 8);
+    hak_malloc_trim(0); /* the freed mapping is cached until then */
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
 
     /* Large -> Huge, back up. */
@@ -267,6 +274,7 @@ Test(huge, aligned_alloc)
             hak_free_aligned_sized(blocks[i], cases[i].align, n);
         else
             hak_free(blocks[i]);
+        hak_malloc_trim(0);
         assert_unmarked((uintptr_t)blocks[i], (uintptr_t)blocks[i] + n);
     }
 
