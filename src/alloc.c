@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "hakmem.h"
+#include "background.h"
 #include "diag.h"
 #include "forward.h"
 #include "huge.h"
@@ -79,8 +80,11 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
     /* relaxed: a slab freed under our feet would itself be misuse. */
     if (hak_unlikely(!atomic_load_explicit(&s->in_use, memory_order_relaxed)))
         hak_fatal_ptr(op, p, "not an allocated block");
+    /* Named after the call that was given p (hakmem(3), DIAGNOSTICS). */
     if (hak_unlikely(!hak_slab_is_block_start(s, (uintptr_t)p)))
-        hak_small_free_invalid(p, s);
+        hak_fatal_block(op, p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
+                                                                 : "not the start of a Mid",
+                        s->block_size);
     hak_block *b = (hak_block *)p;
     if (hak_unlikely(hak_block_is_freed(b)))
         hak_small_double_free(p, s);
@@ -111,11 +115,13 @@ void hak_free_slow(void *p, unsigned kind, size_t expected)
     switch (kind) {
     case HAK_SEGMAP_LARGE:
         hak_large_free(p, expected);
+        hak_background_serve(); /* safe point: the free is complete */
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
         if (hak_huge_contains(p)) {
             hak_huge_free(p, expected);
+            hak_background_serve(); /* safe point: the free is complete */
             return;
         }
         /* Past the end of a Huge mapping, in the rest of its last region:
@@ -135,6 +141,7 @@ void hak_free_slow(void *p, unsigned kind, size_t expected)
 
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
 {
+    hak_background_serve(); /* safe point, see background.h */
     if (hak_unlikely(!hak_init_ensure() || hak_forward)) {
         *zeroed = false;
         return align <= HAK_MIN_ALIGN ? hak_libc.malloc(size) : hak_libc.memalign(align, size);

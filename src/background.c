@@ -27,6 +27,7 @@
 
 _Atomic int hak_background_allowed;
 _Atomic int hak_background_running;
+_Atomic int hak_background_requested;
 
 /* Idle time after which the thread leaves. */
 #define BG_LINGER_MS 5000u
@@ -102,24 +103,26 @@ static void *bg_main(void *arg)
     uint64_t learn_next = now + (uint64_t)hak_opt(HAK_OPT_LEARN_WINDOW_MS);
     for (;;) {
         now = hak_os_now_ms();
-        uint64_t sleep_ms = 1000;
+        /* A quarter delay at most, also with nothing retained right now: a
+         * free does not wake us, and what it frees must be back within
+         * 1.25 delays. */
+        uint64_t step = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS) / 4;
+        if (step < 5)
+            step = 5;
+        uint64_t sleep_ms = step < 1000 ? step : 1000;
         if (hak_opt(HAK_OPT_LEARN)) {
             if (now >= learn_next) {
                 hak_learner_window();
                 learn_next = now + (uint64_t)hak_opt(HAK_OPT_LEARN_WINDOW_MS);
             }
-            sleep_ms = learn_next - now;
+            if (learn_next - now < sleep_ms)
+                sleep_ms = learn_next - now;
             busy_at = now;
         }
         if (bg_retained() > 0) {
             hak_segment_purge(now, false);
             hak_large_purge(now, false);
             hak_huge_cache_purge(now, false);
-            uint64_t step = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS) / 4;
-            if (step < 5)
-                step = 5;
-            if (step < sleep_ms)
-                sleep_ms = step;
             busy_at = now;
         }
         /* Alone: the application's threads are gone (main called
@@ -134,8 +137,20 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+/* After a failed pthread_create, no new attempt before this time (ms). */
+#define BG_RETRY_MS 10u
+static _Atomic uint64_t bg_retry_at_ms;
+
 void hak_background_start(void)
 {
+    /* relaxed: the request is served (or refused) here, once. */
+    atomic_store_explicit(&hak_background_requested, 0, memory_order_relaxed);
+    if (!atomic_load_explicit(&hak_background_allowed, memory_order_relaxed))
+        return;
+    /* relaxed: a hint; a late retry only delays the decay a little. */
+    uint64_t retry = atomic_load_explicit(&bg_retry_at_ms, memory_order_relaxed);
+    if (hak_unlikely(retry != 0) && hak_os_now_ms() < retry)
+        return;
     int expected = 0;
     /* relaxed: elects the one thread that creates it. */
     if (!atomic_compare_exchange_strong_explicit(&hak_background_running, &expected, 1,
@@ -154,9 +169,13 @@ void hak_background_start(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        /* No thread (RLIMIT_NPROC, out of memory): decay then happens only
-         * on later frees.  Stop asking. */
-        atomic_store_explicit(&hak_background_allowed, 0, memory_order_relaxed);
+        /* No thread now (out of memory, RLIMIT_NPROC): meanwhile decay
+         * happens only on later frees.  Ask again later, not on every free
+         * (a failing pthread_create costs system calls), but do ask: once
+         * memory is back, a program that goes idle must still see its
+         * free memory decay. */
+        atomic_store_explicit(&bg_retry_at_ms, hak_os_now_ms() + BG_RETRY_MS,
+                              memory_order_relaxed);
         atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
     }
 }
@@ -166,4 +185,5 @@ void hak_background_fork_child(void)
     /* The thread does not exist in the child; the next slow path that
      * needs it starts one. */
     atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
+    atomic_store_explicit(&hak_background_requested, 0, memory_order_relaxed);
 }

@@ -9,6 +9,14 @@
  * nothing to do for a while, ends when it is the last live thread (so it
  * never keeps a process alive), and is started again in a fork child when
  * needed.  Nothing starts it before the library constructor has run.
+ *
+ * Starting a thread allocates (pthread_create calls malloc), so it must
+ * never happen in the middle of an allocator operation: the nested malloc
+ * would run on the same heap while its state is half updated (this once
+ * released a slab twice).  Code deep in a slow path only *requests* the
+ * thread; the request is served at a safe point: the top of an allocation
+ * slow path, before it reads any heap state, or the end of a free slow
+ * path, when its work is complete.
  */
 #ifndef HAK_BACKGROUND_H
 #define HAK_BACKGROUND_H
@@ -19,15 +27,26 @@
 extern _Atomic int hak_background_allowed;
 /* Non-zero while a background thread exists (or is being started). */
 extern _Atomic int hak_background_running;
+/* Someone needs the thread; served at the next safe point. */
+extern _Atomic int hak_background_requested;
 
 void hak_background_start(void);
 
-/* Ask for the thread (from a slow path); cheap when it already runs. */
-hak_inline void hak_background_poke(void)
+/* Ask for the thread; safe anywhere, starts nothing. */
+hak_inline void hak_background_request(void)
 {
     /* relaxed: hints; hak_background_start elects one starter by CAS. */
     if (!atomic_load_explicit(&hak_background_running, memory_order_relaxed) &&
+        !atomic_load_explicit(&hak_background_requested, memory_order_relaxed) &&
         atomic_load_explicit(&hak_background_allowed, memory_order_relaxed))
+        atomic_store_explicit(&hak_background_requested, 1, memory_order_relaxed);
+}
+
+/* Only at the top of an allocation slow path (see above). */
+hak_inline void hak_background_serve(void)
+{
+    /* relaxed: a hint, see hak_background_request. */
+    if (hak_unlikely(atomic_load_explicit(&hak_background_requested, memory_order_relaxed)))
         hak_background_start();
 }
 

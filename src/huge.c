@@ -107,6 +107,7 @@ static huge_header *huge_cache_take(size_t map_size)
         return NULL;
     hak_retained_sub(have);
     hd->map_size = have;
+    hak_track_alloc((char *)hd + 64, have - 64);
     return hd;
 }
 
@@ -124,6 +125,7 @@ static bool huge_cache_put(huge_header *hd)
     if (huge_cache_count < HUGE_CACHE_SLOTS) {
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_CACHED_TAG;
         hd->user = 0;
+        hak_track_free((char *)hd + 64, map_size - 64);
         huge_cache[huge_cache_count++] = (huge_cached){ hd, map_size, now };
         atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
         /* Counted under the lock, before anyone can take it and subtract. */
@@ -155,6 +157,7 @@ size_t hak_huge_cache_purge(uint64_t now_ms, bool force)
         huge_header *hd = doomed[i].hd;
         hak_retained_sub(doomed[i].map_size);
         hd->magic = 0;
+        hak_track_alloc(hd, doomed[i].map_size);
         hak_segmap_set((uintptr_t)hd, huge_regions(doomed[i].map_size), HAK_SEGMAP_NONE);
         hak_os_unmap(hd, doomed[i].map_size);
         hak_stats_segment_unmapped(doomed[i].map_size);
@@ -193,8 +196,8 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
         map_size = hd->map_size;
     } else {
         /* Header on a segment boundary; user = header + head aligned. */
-        hd = align <= HAK_SEGMENT_SIZE ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
-                                       : hak_os_map_aligned(map_size, align, head);
+        hd = align <= HAK_SEGMENT_SIZE ? hak_purge_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
+                                       : hak_purge_map_aligned(map_size, align, head);
         if (hd == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -286,6 +289,17 @@ void *hak_huge_realloc(void *p, size_t size)
     size_t new_map = hak_align_up(hd->head + size, HAK_PAGE_SIZE) + guard;
     if (new_map == old_map)
         return p;
+    if (guard && new_map > old_map) {
+        /* The leading guard page splits the mapping into several VMAs and
+         * mremap grows or moves only one: allocate, copy, free. */
+        bool zeroed;
+        void *q = hak_huge_alloc(size, 0, &zeroed);
+        if (q == NULL)
+            return NULL; /* errno is ENOMEM, p is untouched */
+        memcpy(q, p, old_usable);
+        hak_huge_free(p, 0);
+        return q;
+    }
     /* The old tail guard page becomes ordinary memory or goes away; the
      * new last page becomes the guard below. */
     huge_tail_guard(hd, false);
@@ -304,7 +318,7 @@ void *hak_huge_realloc(void *p, size_t size)
     } else {
         /* Move: reserve a segment-aligned destination, then let the kernel
          * move the pages there (no copy). */
-        huge_header *dst = hak_os_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
+        huge_header *dst = hak_purge_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
         if (dst == NULL) {
             errno = ENOMEM;
             return NULL;

@@ -106,7 +106,7 @@ static void large_guard_set(void *run, unsigned pages, bool on)
 
 static hak_large_segment *large_segment_new(void)
 {
-    hak_large_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    hak_large_segment *seg = hak_purge_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
     uintptr_t base = (uintptr_t)seg;
@@ -207,6 +207,8 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
     if (large_guard())
         large_guard_set((char *)seg + ((size_t)i << HAK_PAGE_SHIFT), seg->run_pages[i], false);
     large_give_back(seg, i, seg->run_pages[i], now);
+    hak_track_free((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
+                   (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
 }
 
 /* A cached run for class cls, or for a larger class within the rounding
@@ -246,6 +248,7 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
             h->large_stats.allocs++;
             h->large_stats.bytes_alloc += bytes;
             *zeroed = false;
+            hak_track_alloc(p, bytes);
             return p;
         }
         h->large_cache_misses++;
@@ -280,6 +283,7 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
         h->large_stats.allocs++;
         h->large_stats.bytes_alloc += bytes;
     }
+    hak_track_alloc(p, bytes);
     return p;
 }
 
@@ -340,6 +344,7 @@ void hak_large_free(void *p, size_t expected_size)
         atomic_store_explicit(&seg->run_state[i], HAK_RUN_CACHED, memory_order_relaxed);
         h->large.runs[cls][h->large.count[cls]++] = p;
         h->large.bytes += bytes;
+        hak_track_free(p, bytes);
         return;
     }
     uint64_t now = hak_os_now_ms();
@@ -370,6 +375,8 @@ bool hak_large_resize(void *p, size_t new_size)
     if (want < have) {
         seg->run_pages[i] = (uint16_t)want;
         large_give_back(seg, i + want, have - want, now);
+        hak_track_free((char *)p + ((size_t)want << HAK_PAGE_SHIFT),
+                       (size_t)(have - want) << HAK_PAGE_SHIFT);
         ok = true;
     } else if (i + want <= HAK_LARGE_PAGES && bits_all(seg->free_bits, i + have, want - have)) {
         hak_retained_sub((size_t)bits_count(seg->dirty_bits, i + have, want - have) << HAK_PAGE_SHIFT);
@@ -377,12 +384,14 @@ bool hak_large_resize(void *p, size_t new_size)
         bits_assign(seg->dirty_bits, i + have, want - have, false);
         seg->free_pages -= want - have;
         seg->run_pages[i] = (uint16_t)want;
+        hak_track_alloc((char *)p + ((size_t)have << HAK_PAGE_SHIFT),
+                        (size_t)(want - have) << HAK_PAGE_SHIFT);
         ok = true;
     }
     hak_lock_release(&large_lock);
     if (ok) {
-        hak_heap *h = hak_heap_tls;
-        if (h != &hak_heap_empty) {
+        hak_heap *h = hak_heap_get(); /* a thread without a heap yet gets one */
+        if (h != NULL) {
             /* Keep bytes-in-use exact: account the resize as free + alloc. */
             h->large_stats.bytes_freed += (size_t)have << HAK_PAGE_SHIFT;
             h->large_stats.bytes_alloc += (size_t)want << HAK_PAGE_SHIFT;
@@ -451,6 +460,7 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
         purged += resident;
         hak_retained_sub(resident);
         hak_segmap_set((uintptr_t)seg, 1, HAK_SEGMAP_NONE);
+        hak_track_alloc(seg, HAK_SEGMENT_SIZE); /* no stale poison for a later mapping */
         hak_os_unmap(seg, HAK_SEGMENT_SIZE);
         hak_stats_segment_unmapped(HAK_SEGMENT_SIZE);
     }

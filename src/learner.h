@@ -55,12 +55,11 @@ extern _Atomic uint32_t hak_learn_epoch;
 /* One learner window (the background thread calls it). */
 void hak_learner_window(void);
 
-/* Slow paths call this: with learn = on, make sure the background thread
- * runs. */
+/* Slow paths call this: with learn = on, ask for the background thread. */
 hak_inline void hak_learner_poke(void)
 {
     if (hak_unlikely(hak_opt(HAK_OPT_LEARN)))
-        hak_background_poke();
+        hak_background_request();
 }
 
 #endif

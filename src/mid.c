@@ -7,6 +7,7 @@
 
 #include <errno.h>
 
+#include "background.h"
 #include "forward.h"
 
 #include "warm_pool.h"
@@ -34,6 +35,9 @@ void *hak_mid_alloc_slow(unsigned cls)
         errno = ENOMEM;
         return NULL;
     }
+    /* Safe point: nothing of h is being updated here, so the allocations
+     * pthread_create makes find a consistent heap (background.h). */
+    hak_background_serve();
     unsigned m = cls - HAK_TINY_CLASSES;
     h->cstats[cls].slow_allocs++;
     if (h->mid_count[m] == 0) {
@@ -62,4 +66,5 @@ void hak_mid_free_overflow(hak_heap *h, unsigned m, void *p)
     h->mid_slots[m][head] = p;
     h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;
     h->mid_count[m]++;
+    hak_background_serve(); /* safe point, see tiny.c */
 }

@@ -7,6 +7,7 @@
 #include "huge.h"
 #include "large.h"
 #include "options.h"
+#include "os.h"
 #include "segment.h"
 
 _Atomic size_t hak_retained_bytes;
@@ -27,7 +28,7 @@ void hak_purge_maybe(uint64_t now_ms)
     /* The program may stop calling us: let the background thread finish
      * the decay of a sizeable amount. */
     if (retained >= HAK_DECAY_THREAD_MIN && delay > 0)
-        hak_background_poke();
+        hak_background_request();
     /* relaxed: a hint, the CAS below decides. */
     uint64_t last = atomic_load_explicit(&purge_last_ms, memory_order_relaxed);
     if (now_ms - last < delay / 2)
@@ -44,4 +45,12 @@ void hak_purge_maybe(uint64_t now_ms)
 size_t hak_purge_all(void)
 {
     return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_cache_purge(0, true);
+}
+
+void *hak_purge_map_aligned(size_t size, size_t align, size_t offset)
+{
+    void *p = hak_os_map_aligned(size, align, offset);
+    if (hak_unlikely(p == NULL) && hak_purge_all() > 0)
+        p = hak_os_map_aligned(size, align, offset);
+    return p;
 }

@@ -32,5 +32,10 @@ hak_inline void hak_retained_sub(size_t bytes)
 void hak_purge_maybe(uint64_t now_ms);
 /* Purge everything free now; returns bytes released. */
 size_t hak_purge_all(void);
+/* hak_os_map_aligned; if the OS refuses (address space or memory
+ * exhausted), give back everything retained (empty Large segments, cached
+ * Huge mappings, free pages) and try once more: memory the program freed
+ * must serve it before it sees ENOMEM.  No allocator lock may be held. */
+void *hak_purge_map_aligned(size_t size, size_t align, size_t offset);
 
 #endif

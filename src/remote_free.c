@@ -70,8 +70,14 @@ void hak_remote_free_push(hak_slab *s, hak_block *b)
             }
             continue;
         }
-        hak_block_set_next(b, (void *)(old & ~(uintptr_t)HAK_TF_TAG_MASK));
-        uintptr_t nw = (uintptr_t)b | (tag == HAK_TF_ABANDONED ? HAK_TF_NORMAL : tag);
+        hak_block_set_next(b, hak_tf_head(old));
+        /* Saturates: more pushes than the slab has blocks is a double free
+         * the collector reports. */
+        uintptr_t count = hak_tf_count(old);
+        if (count < HAK_TF_COUNT_MAX)
+            count++;
+        uintptr_t nw = count << HAK_TF_COUNT_SHIFT | (uintptr_t)b |
+                       (tag == HAK_TF_ABANDONED ? HAK_TF_NORMAL : tag);
         /* release: the block's link and canary to the collector.  acquire
          * (ABANDONED case): the abandoner's slab state, which we publish
          * again with the stack push. */

@@ -10,6 +10,7 @@
 #include "segment.h"
 
 #include "block.h"
+#include "diag.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -53,7 +54,7 @@ static void segment_list_remove(segment_pool *pool, hak_segment *seg)
 /* Called without the pool lock: mapping can take a while. */
 static hak_segment *segment_map_new(unsigned kind)
 {
-    hak_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    hak_segment *seg = hak_purge_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
     unsigned shift = segment_shift[kind];
@@ -104,6 +105,10 @@ unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
         uint64_t pick = seg->free_mask & seg->dirty_mask;
         if (pick == 0)
             pick = seg->free_mask;
+        /* A listed segment has a FREE slab; if not, its counts were
+         * corrupted (a slab released twice). */
+        if (hak_unlikely(pick == 0))
+            hak_fatal_ptr("corrupted segment at", seg, "listed without a free slab");
         unsigned i = (unsigned)__builtin_ctzll(pick);
         uint64_t bit = (uint64_t)1 << i;
         if (seg->dirty_mask & bit) {
@@ -131,6 +136,8 @@ void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
         hak_slab *s = slabs[k];
         hak_segment *seg = hak_segment_of(s->start);
         uint64_t bit = (uint64_t)1 << s->index;
+        if (hak_unlikely((seg->free_mask & bit) != 0 || s->index == 0))
+            hak_fatal_ptr("slab released twice at", (void *)s->start, "allocator state corrupted");
         /* relaxed: only misuse checks read these from other threads. */
         atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
         atomic_store_explicit(&s->in_use, 0, memory_order_relaxed);

@@ -52,20 +52,34 @@ unsigned hak_slab_collect_remote(hak_slab *s)
                                                   old & HAK_TF_TAG_MASK,
                                                   memory_order_acquire, memory_order_relaxed))
         ;
-    hak_block *head = (hak_block *)(old & ~(uintptr_t)HAK_TF_TAG_MASK);
+    hak_block *head = hak_tf_head(old);
+    unsigned n = hak_tf_count(old);
     if (head == NULL)
         return 0;
+    /* More frees than the slab has blocks: a block was freed twice. */
+    if (hak_unlikely(n > s->capacity || n == 0))
+        hak_fatal_ptr("double free detected in slab", (void *)s->start,
+                      "a block was freed twice by other threads");
     if (hak_unlikely((uintptr_t)head >> s->shift != s->start >> s->shift))
         hak_fatal_ptr("corrupted thread-free list at", head, "not a block of this slab");
-    unsigned n = 1;
-    hak_block *tail = head;
-    for (hak_block *nx; (nx = hak_slab_checked_next(s, tail)) != NULL; tail = nx) {
-        /* A list longer than the slab means a block was pushed twice. */
-        if (hak_unlikely(++n > s->capacity))
+    if (s->free != NULL) {
+        /* Append the local list after the collected one: walk to its tail
+         * (n blocks, each link checked).  Rare: refills collect only when
+         * the local list is empty. */
+        hak_block *tail = head;
+        for (unsigned i = 1; i < n; i++) {
+            tail = hak_slab_checked_next(s, tail);
+            if (hak_unlikely(tail == NULL))
+                hak_fatal_ptr("corrupted thread-free list at", head, "shorter than its count");
+        }
+        if (hak_unlikely(hak_slab_checked_next(s, tail) != NULL))
             hak_fatal_ptr("double free detected in slab", (void *)s->start,
                           "a block was freed twice by other threads");
+        hak_block_set_next(tail, s->free);
     }
-    hak_block_set_next(tail, s->free);
+    /* Otherwise the list simply becomes the local list: no walk, so no
+     * cache miss per block here; each link is still checked when a refill
+     * pops it. */
     s->free = head;
     s->used = (uint16_t)(s->used - n);
     return n;

@@ -9,7 +9,9 @@
  * header, so a slab's memory is all blocks and its first block is aligned
  * to the slab size.
  *
- * thread_free holds a list head with a 2-bit tag:
+ * thread_free holds a list head (bits 4..47; blocks are 16-aligned), the
+ * number of blocks on the list (bits 48..63, so the owner collects the list
+ * without walking it) and a 2-bit tag (bits 0..1):
  *   NORMAL     remote frees push blocks here, nothing else to do.
  *   NOTIFY     the owner saw the slab full and wants to hear of the next
  *              remote free: the first remote freer moves the tag to
@@ -36,6 +38,13 @@ enum {
     HAK_TF_ABANDONED = 3,
     HAK_TF_TAG_MASK = 3,
 };
+
+#define HAK_TF_COUNT_SHIFT 48
+#define HAK_TF_COUNT_MAX   0xffffu
+#define HAK_TF_PTR_MASK    ((((uintptr_t)1 << HAK_TF_COUNT_SHIFT) - 1) & ~(uintptr_t)HAK_TF_TAG_MASK)
+
+hak_inline hak_block *hak_tf_head(uintptr_t w) { return (hak_block *)(w & HAK_TF_PTR_MASK); }
+hak_inline unsigned hak_tf_count(uintptr_t w) { return (unsigned)(w >> HAK_TF_COUNT_SHIFT); }
 
 /* Owner-private placement of a slab (meaningful while owned). */
 enum {

@@ -89,10 +89,15 @@ void hak_heap_release_empty_slabs(hak_heap *h, unsigned kind, unsigned keep)
     if (n <= keep)
         return;
     unsigned drop = n - keep;
-    /* The oldest go back; the most recently emptied stay, still warm. */
-    hak_segment_release(kind, h->empty[kind], drop);
+    /* The oldest go back; the most recently emptied stay, still warm.  The
+     * cache is consistent before the release: releasing may start the
+     * background thread, and pthread_create calls malloc on this thread,
+     * whose slow path may take slabs from this very cache. */
+    hak_slab *gone[HAK_EMPTY_CACHE_MAX];
+    memcpy(gone, h->empty[kind], drop * sizeof(hak_slab *));
     memmove(h->empty[kind], h->empty[kind] + drop, keep * sizeof(hak_slab *));
     h->empty_count[kind] = keep;
+    hak_segment_release(kind, gone, drop);
 }
 
 void hak_slab_became_empty(hak_heap *h, hak_slab *s)
