@@ -72,6 +72,17 @@ hak_cold static void alloc_foreign(int op, const void *p)
     }
 }
 
+void hak_small_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b, unsigned kind)
+{
+    memset(b, 0, s->block_size);
+    hak_block_mark_freed(b);
+    hak_track_free(b, s->block_size);
+    if (kind == HAK_TINY_SLAB_SHIFT)
+        hak_tiny_free_local(h, s->cls, b);
+    else
+        hak_mid_free_local(h, s->cls, b);
+}
+
 /* A Tiny/Mid block checked by a thread that does not own its slab (or a
  * pointer into a free slab).  Same checks as the fast path, then the
  * remote push. */

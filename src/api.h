@@ -11,8 +11,6 @@
 
 #include "heap.h"
 #include "mid.h"
-#include <string.h>
-
 #include "secure.h"
 #include "segment_map.h"
 #include "tiny.h"
@@ -27,6 +25,8 @@ void hak_small_free_other(void *p, hak_slab *s, size_t expected);
 hak_cold void hak_small_free_invalid(const void *p, const hak_slab *s);
 hak_cold void hak_small_double_free(const void *p, const hak_slab *s);
 hak_cold void hak_free_size_mismatch(const void *p, size_t size);
+/* The local free of the secure profile (zero_on_free). */
+hak_cold void hak_small_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b, unsigned kind);
 void *hak_calloc_impl(size_t count, size_t size);
 void *hak_realloc_impl(void *p, size_t size);
 void *hak_reallocarray_impl(void *p, size_t count, size_t size);
@@ -59,9 +59,7 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         hak_heap *h = hak_heap_tls;
         /* relaxed: only we store our own heap pointer here (heap.h). */
         if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
-            uintptr_t off = a - s->start;
-            uint32_t idx = (uint32_t)((off * s->div_magic) >> 40);
-            if (hak_unlikely(idx >= s->capacity || (uintptr_t)idx * s->block_size != off)) {
+            if (hak_unlikely(!hak_slab_offset_ok(s, a - s->start))) {
                 hak_small_free_invalid(p, s);
                 return;
             }
@@ -74,8 +72,12 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
                 hak_free_size_mismatch(p, expected);
                 return;
             }
-            if (hak_unlikely(hak_secure.zero_on_free))
-                memset(b, 0, s->block_size);
+            if (hak_unlikely(hak_secure.zero_on_free)) {
+                /* Out of line and by tail call: a memset here would make
+                 * the common path save registers around it. */
+                hak_small_free_zeroing(h, s, b, kind);
+                return;
+            }
             hak_block_mark_freed(b);
             hak_track_free(b, s->block_size);
             if (kind == HAK_TINY_SLAB_SHIFT)

@@ -58,8 +58,10 @@ typedef struct hak_heap {
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
     /* Frees pushed into this heap's caches, per class: the one counter on
-     * a fast path (mallocs are derived from it, see stats.c). */
-    uint64_t local_frees[HAK_SMALL_CLASSES];
+     * a fast path (mallocs are derived from it, see stats.c).  One array
+     * per tier so that each free path increments memory in one instruction. */
+    uint64_t tiny_frees[HAK_TINY_CLASSES];
+    uint64_t mid_frees[HAK_MID_CLASSES];
     void *tiny_slots[HAK_TINY_CLASSES][HAK_TINY_CACHE_MAX];
     void *mid_slots[HAK_MID_CLASSES][HAK_MID_RING_MAX];
     hak_class_stats cstats[HAK_SMALL_CLASSES];
@@ -89,6 +91,14 @@ typedef struct hak_heap {
     bool live;                  /* owned by a running thread */
     uint64_t generation;        /* times this heap was (re)used */
 } hak_heap;
+
+/* Frees pushed into h's cache of class cls (see tiny_frees). */
+hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
+{
+    const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny_frees[cls]
+                                               : &h->mid_frees[cls - HAK_TINY_CLASSES];
+    return *(const volatile uint64_t *)c; /* racy read by stats, see stats.c */
+}
 
 extern HAK_TLS hak_heap *hak_heap_tls;
 extern hak_heap hak_heap_empty;

@@ -85,7 +85,7 @@ void hak_learner_window(void)
             /* Racy reads of monotonic counters, as in stats.c. */
             const volatile hak_class_stats *st = &h->cstats[c];
             uint64_t refill = st->refill_blocks, flushed = st->flush_blocks;
-            uint64_t local = *(const volatile uint64_t *)&h->local_frees[c];
+            uint64_t local = hak_heap_local_frees(h, c);
             uint64_t pops = refill + local > flushed ? refill + local - flushed : 0;
             allocs[c] += pops;
             misses[c] += st->slow_allocs;

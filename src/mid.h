@@ -44,7 +44,7 @@ hak_inline void hak_mid_free_local(hak_heap *h, unsigned cls, void *b)
 {
     unsigned m = cls - HAK_TINY_CLASSES;
     uint32_t n = h->mid_count[m];
-    h->local_frees[cls]++;
+    h->mid_frees[m]++;
     if (hak_likely(n < h->mid_cap[m])) {
         uint32_t head = h->mid_head[m];
         h->mid_slots[m][head] = b;

@@ -71,7 +71,6 @@ static hak_segment *segment_map_new(unsigned kind)
     for (unsigned i = 0; i < count; i++) {
         hak_slab *s = &seg->slabs[i];
         s->shift = (uint8_t)shift;
-        s->index = (uint8_t)i;
         s->segnum = (uint32_t)(base >> HAK_SEGMENT_SHIFT);
         s->start = base + ((uintptr_t)i << shift);
         s->state = HAK_SLAB_FREE;
@@ -135,8 +134,9 @@ void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
     for (unsigned k = 0; k < n; k++) {
         hak_slab *s = slabs[k];
         hak_segment *seg = hak_segment_of(s->start);
-        uint64_t bit = (uint64_t)1 << s->index;
-        if (hak_unlikely((seg->free_mask & bit) != 0 || s->index == 0))
+        unsigned index = hak_slab_index(s);
+        uint64_t bit = (uint64_t)1 << index;
+        if (hak_unlikely((seg->free_mask & bit) != 0 || index == 0))
             hak_fatal_ptr("slab released twice at", (void *)s->start, "allocator state corrupted");
         /* relaxed: only misuse checks read these from other threads. */
         atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);

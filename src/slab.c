@@ -14,7 +14,14 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
     s->block_size = ci->size;
     s->capacity = ci->capacity;
     s->cls = (uint8_t)cls;
-    s->div_magic = ci->div_magic;
+    /* Inverse of the odd part of the size mod 2^64 by Newton's iteration
+     * (each step doubles the correct low bits: 3, 6, 12, 24, 48, 96). */
+    unsigned tz = (unsigned)__builtin_ctz(ci->size);
+    uint64_t odd = ci->size >> tz, inv = odd;
+    for (int i = 0; i < 5; i++)
+        inv *= 2 - odd * inv;
+    s->block_inv = inv;
+    s->block_tz = (uint8_t)tz;
     s->free = NULL;
     s->used = 0;
     s->bump = 0;

@@ -63,7 +63,9 @@ typedef struct hak_slab {
     uint16_t capacity;
     uint8_t cls;
     _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
-    uint64_t div_magic;
+    /* Block-start test (hak_slab_is_block_start): block_size is
+     * 2^block_tz times an odd factor whose inverse mod 2^64 is block_inv. */
+    uint64_t block_inv;
     uintptr_t start;                  /* first block == slab address */
     /* Owner-private. */
     hak_block *free;                  /* local free list, encoded links */
@@ -72,7 +74,7 @@ typedef struct hak_slab {
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
     uint8_t shift;                    /* log2 slab size */
-    uint8_t index;                    /* slab index in its segment */
+    uint8_t block_tz;                 /* trailing zero bits of block_size */
     struct hak_slab *next, *prev;     /* PARTIAL / FULL list links */
 
     /* Line 1: written by other threads. */
@@ -116,8 +118,14 @@ hak_inline unsigned hak_slab_kind(const hak_slab *s)
     return s->shift == HAK_TINY_SLAB_SHIFT ? HAK_SEG_TINY : HAK_SEG_MID;
 }
 
+/* Index of the slab in its segment. */
+hak_inline unsigned hak_slab_index(const hak_slab *s)
+{
+    return (unsigned)((s->start & HAK_SEGMENT_MASK) >> s->shift);
+}
+
 /* Global id for the lock-free stacks: (segment number << 6) | index. */
-hak_inline uint32_t hak_slab_id(const hak_slab *s) { return (s->segnum << 6) | s->index; }
+hak_inline uint32_t hak_slab_id(const hak_slab *s) { return (s->segnum << 6) | hak_slab_index(s); }
 
 hak_inline hak_slab *hak_slab_from_id(uint32_t id)
 {
@@ -130,12 +138,26 @@ hak_inline bool hak_slab_has_local_free(const hak_slab *s)
     return s->free != NULL || s->bump < s->capacity;
 }
 
+/* Is byte offset `off` (from the slab start) the start of one of the
+ * slab's blocks?  Exact divisibility by the block size d = 2^t * o (o odd)
+ * in one multiplication: y = off * o^-1 mod 2^64 keeps off's low t bits,
+ * and rotating right by t leaves off/d when d divides off (multiplying by
+ * o^-1 maps the multiples of o onto 0, 1, 2, ... in order) and a huge
+ * number otherwise (low bits rotated to the top, or a non-multiple of o).
+ * Comparing with capacity also bounds the index, so a pointer into the
+ * slab's unused tail is rejected. */
+hak_inline bool hak_slab_offset_ok(const hak_slab *s, uintptr_t off)
+{
+    uint64_t y = (uint64_t)off * s->block_inv;
+    unsigned t = s->block_tz; /* 4..15: every block size is a multiple of 16 */
+    y = (y >> t) | (y << (64 - t));
+    return y < s->capacity;
+}
+
 /* Is `addr` exactly the start of a block of slab `s`? */
 hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
 {
-    uintptr_t off = addr - s->start;
-    uint32_t idx = (uint32_t)((off * s->div_magic) >> 40);
-    return idx < s->capacity && (uintptr_t)idx * s->block_size == off;
+    return hak_slab_offset_ok(s, addr - s->start);
 }
 
 /* slab.c */

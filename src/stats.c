@@ -52,7 +52,7 @@ HAK_API int hak_stats_get(struct hak_stats *out)
             uint64_t in_cache = hak_class_is_tiny(c)
                                     ? stats_peek32(&h->tiny_count[c])
                                     : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
-            uint64_t local = stats_peek(&h->local_frees[c]);
+            uint64_t local = hak_heap_local_frees(h, c);
             uint64_t pushed = stats_peek(&st->refill_blocks) + local;
             uint64_t taken = stats_peek(&st->flush_blocks) + in_cache;
             uint64_t pops = pushed > taken ? pushed - taken : 0;

@@ -38,7 +38,7 @@ hak_inline void *hak_tiny_malloc(size_t size)
 hak_inline void hak_tiny_free_local(hak_heap *h, unsigned cls, void *b)
 {
     uint32_t n = h->tiny_count[cls];
-    h->local_frees[cls]++;
+    h->tiny_frees[cls]++;
     if (hak_likely(n < h->tiny_cap[cls])) {
         h->tiny_slots[cls][n] = b;
         h->tiny_count[cls] = n + 1;
