@@ -81,7 +81,7 @@ void hak_heap_apply_options(hak_heap *h)
             cap = by_bytes < tiny_cap ? by_bytes : tiny_cap;
             if (cap < 16 && tiny_cap >= 16)
                 cap = 16;
-            h->tiny_cap[c] = cap;
+            hak_tiny_set_cap(h, c, cap);
         } else {
             uint32_t by_bytes = 131072 / size;
             cap = by_bytes < mid_cap ? by_bytes : mid_cap;
@@ -115,7 +115,7 @@ void hak_heap_apply_learned(hak_heap *h)
         if (cap == 0)
             continue;
         if (hak_class_is_tiny(c))
-            h->tiny_cap[c] = cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX;
+            hak_tiny_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
         else
             h->mid_cap[c - HAK_TINY_CLASSES] = cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX;
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
@@ -186,7 +186,7 @@ void hak_heap_trim(hak_heap *h)
 void hak_heap_flush_caches(hak_heap *h)
 {
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
-        hak_tiny_flush(h, c, h->tiny_count[c]);
+        hak_tiny_flush(h, c, hak_tiny_count(h, c));
     for (unsigned m = 0; m < HAK_MID_CLASSES; m++)
         hak_mid_flush(h, m, h->mid_count[m]);
     hak_large_cache_flush(h);

@@ -52,8 +52,12 @@ typedef struct hak_tier_stats {
 
 typedef struct hak_heap {
     /* ---- HOT: touched by the fast paths ---- */
-    uint32_t tiny_count[HAK_TINY_CLASSES];
-    uint32_t tiny_cap[HAK_TINY_CLASSES];
+    /* Tiny cache of class c: a stack growing down inside tiny_slots[c],
+     * holding [tiny_top[c], tiny_end[c]); full at tiny_base[c] (end - cap).
+     * A zeroed heap (hak_heap_empty) has top == end == NULL: empty. */
+    void **tiny_top[HAK_TINY_CLASSES];
+    void **tiny_end[HAK_TINY_CLASSES];
+    void **tiny_base[HAK_TINY_CLASSES];
     uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
@@ -99,6 +103,25 @@ hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
                                                : &h->mid_frees[cls - HAK_TINY_CLASSES];
     return *(const volatile uint64_t *)c; /* racy read by stats, see stats.c */
 }
+
+hak_inline uint32_t hak_tiny_count(const hak_heap *h, unsigned c)
+{
+    return (uint32_t)(h->tiny_end[c] - h->tiny_top[c]);
+}
+
+hak_inline uint32_t hak_tiny_cap(const hak_heap *h, unsigned c)
+{
+    return (uint32_t)(h->tiny_end[c] - h->tiny_base[c]);
+}
+
+/* The i-th oldest block in the Tiny cache of class c. */
+hak_inline void *hak_tiny_cached(const hak_heap *h, unsigned c, unsigned i)
+{
+    return h->tiny_end[c][-1 - (int)i];
+}
+
+/* Set the cap of a Tiny cache (the first call also makes it empty). */
+void hak_tiny_set_cap(hak_heap *h, unsigned c, uint32_t cap);
 
 extern HAK_TLS hak_heap *hak_heap_tls;
 extern hak_heap hak_heap_empty;

@@ -50,7 +50,7 @@ HAK_API int hak_stats_get(struct hak_stats *out)
             const hak_class_stats *st = &h->cstats[c];
             struct hak_class_stat *cs = &out->classes[c];
             uint64_t in_cache = hak_class_is_tiny(c)
-                                    ? stats_peek32(&h->tiny_count[c])
+                                    ? hak_tiny_count(h, c)
                                     : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
             uint64_t local = hak_heap_local_frees(h, c);
             uint64_t pushed = stats_peek(&st->refill_blocks) + local;

@@ -12,22 +12,30 @@
 
 #include "warm_pool.h"
 
+void hak_tiny_set_cap(hak_heap *h, unsigned c, uint32_t cap)
+{
+    if (h->tiny_end[c] == NULL)
+        h->tiny_top[c] = h->tiny_end[c] = h->tiny_slots[c] + HAK_TINY_CACHE_MAX;
+    h->tiny_base[c] = h->tiny_end[c] - cap;
+}
+
 void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
 {
-    uint32_t count = h->tiny_count[cls];
+    uint32_t count = hak_tiny_count(h, cls);
     if (n > count)
         n = count;
-    void **slots = h->tiny_slots[cls];
-    /* Oldest at the bottom: they are the coldest in the CPU cache.  They
-     * leave the cache before they go back to their slabs: returning them
-     * may start the background thread, whose creation calls malloc on this
-     * thread (see hak_heap_release_empty_slabs). */
-    void *out[HAK_TINY_CACHE_MAX];
-    memcpy(out, slots, n * sizeof(void *));
-    memmove(slots, slots + n, (count - n) * sizeof(void *));
-    h->tiny_count[cls] = count - n;
+    if (n == 0)
+        return;
+    void **end = h->tiny_end[cls], **top = h->tiny_top[cls];
+    /* The oldest are at the end: they are the coldest in the CPU cache.
+     * Oldest first, so each slab's free list gets them in free order. */
+    void *oldest[HAK_TINY_CACHE_MAX];
+    for (unsigned i = 0; i < n; i++)
+        oldest[i] = end[-1 - (int)i];
+    hak_small_return_blocks(h, oldest, n);
+    memmove(top + n, top, (count - n) * sizeof(void *));
+    h->tiny_top[cls] = top + n;
     h->cstats[cls].flush_blocks += n;
-    hak_small_return_blocks(h, out, n);
 }
 
 void *hak_tiny_alloc_slow(unsigned cls)
@@ -43,13 +51,18 @@ void *hak_tiny_alloc_slow(unsigned cls)
      * pthread_create makes find a consistent heap (background.h). */
     hak_background_serve();
     h->cstats[cls].slow_allocs++;
-    if (h->tiny_count[cls] == 0) {
-        unsigned got = hak_small_refill(h, cls, h->tiny_slots[cls], h->batch[cls]);
+    if (hak_tiny_count(h, cls) == 0) {
+        void *tmp[HAK_TINY_CACHE_MAX];
+        unsigned got = hak_small_refill(h, cls, tmp, h->batch[cls]);
         if (got == 0) {
             errno = ENOMEM;
             return NULL;
         }
-        h->tiny_count[cls] = got;
+        /* tmp[got-1] is to be handed out first: it goes on top. */
+        void **t = h->tiny_end[cls];
+        for (unsigned i = 0; i < got; i++)
+            *--t = tmp[i];
+        h->tiny_top[cls] = t;
     }
     return hak_tiny_alloc_class(cls);
 }
@@ -57,8 +70,8 @@ void *hak_tiny_alloc_slow(unsigned cls)
 void hak_tiny_free_overflow(hak_heap *h, unsigned cls, void *p)
 {
     /* Keep the newest half (count may exceed a cap lowered since). */
-    hak_tiny_flush(h, cls, h->tiny_count[cls] - h->tiny_cap[cls] / 2);
-    h->tiny_slots[cls][h->tiny_count[cls]++] = p;
+    hak_tiny_flush(h, cls, hak_tiny_count(h, cls) - hak_tiny_cap(h, cls) / 2);
+    *--h->tiny_top[cls] = p;
     /* Safe point: the flush is complete (background.h).  A program that
      * frees and then goes idle needs its decay thread started here. */
     hak_background_serve();

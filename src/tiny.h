@@ -18,10 +18,10 @@ void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n);
 hak_inline void *hak_tiny_alloc_class(unsigned cls)
 {
     hak_heap *h = hak_heap_tls;
-    uint32_t n = h->tiny_count[cls];
-    if (hak_likely(n != 0)) {
-        hak_block *b = h->tiny_slots[cls][n - 1];
-        h->tiny_count[cls] = n - 1;
+    void **t = h->tiny_top[cls];
+    if (hak_likely(t != h->tiny_end[cls])) {
+        hak_block *b = *t;
+        h->tiny_top[cls] = t + 1;
         hak_track_alloc(b, hak_classes[cls].size);
         hak_block_mark_allocated(b);
         return b;
@@ -37,11 +37,12 @@ hak_inline void *hak_tiny_malloc(size_t size)
 /* b is a validated block of slab s, owned by h and just marked freed. */
 hak_inline void hak_tiny_free_local(hak_heap *h, unsigned cls, void *b)
 {
-    uint32_t n = h->tiny_count[cls];
+    void **t = h->tiny_top[cls];
     h->tiny_frees[cls]++;
-    if (hak_likely(n < h->tiny_cap[cls])) {
-        h->tiny_slots[cls][n] = b;
-        h->tiny_count[cls] = n + 1;
+    /* <=, not ==: a cap lowered since (learner) leaves top below base. */
+    if (hak_likely(t > h->tiny_base[cls])) {
+        *--t = b;
+        h->tiny_top[cls] = t;
         return;
     }
     hak_tiny_free_overflow(h, cls, b);

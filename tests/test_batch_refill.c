@@ -117,15 +117,15 @@ Test(batch_refill, cache_refill_through_the_api)
     hak_heap *h = hak_heap_current();
     cr_assert_eq(h->cstats[cls].refills, 1);
     cr_assert_eq(h->cstats[cls].refill_blocks, h->batch[cls]);
-    cr_assert_eq(h->tiny_count[cls], h->batch[cls] - 1);
+    cr_assert_eq(hak_tiny_count(h, cls), h->batch[cls] - 1);
     /* Drain the cache: the next malloc refills one more batch. */
     void *q[256];
     for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
         q[i] = hak_malloc(200);
-    cr_assert_eq(h->tiny_count[cls], 0);
+    cr_assert_eq(hak_tiny_count(h, cls), 0);
     void *r = hak_malloc(200);
     cr_assert_eq(h->cstats[cls].refills, 2);
-    cr_assert_eq(h->tiny_count[cls], h->batch[cls] - 1);
+    cr_assert_eq(hak_tiny_count(h, cls), h->batch[cls] - 1);
     hak_free(r);
     for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
         hak_free(q[i]);

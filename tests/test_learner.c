@@ -126,10 +126,10 @@ Test(learner, heaps_adopt_published_caps)
     void *p[600];
     for (int i = 0; i < 600; i++)
         p[i] = hak_malloc(64);
-    cr_assert_eq(h->tiny_cap[c], 100);
+    cr_assert_eq(hak_tiny_cap(h, c), 100);
     cr_assert_eq(h->mid_cap[1], HAK_MID_RING_MAX, "clamped to the ring");
     cr_assert_leq(h->batch[c], 50);
     for (int i = 0; i < 600; i++)
         hak_free(p[i]);
-    cr_assert_leq(h->tiny_count[c], 100);
+    cr_assert_leq(hak_tiny_count(h, c), 100);
 }

@@ -84,6 +84,6 @@ Test(options, heaps_use_the_effective_values)
     hak_free(hak_malloc(8));
     hak_heap *h = hak_heap_current();
     for (unsigned c = 0; c < 32; c++)
-        cr_assert_eq(h->tiny_cap[c], 16);
+        cr_assert_eq(hak_tiny_cap(h, c), 16);
     cr_assert_eq(h->warm_cap, 3);
 }

@@ -23,12 +23,12 @@ Test(tiny_cache, counts_follow_malloc_and_free)
     unsigned cls = hak_tiny_class_of(100);
     void *p = hak_malloc(100);
     hak_heap *h = hak_heap_current();
-    uint32_t n = h->tiny_count[cls];
+    uint32_t n = hak_tiny_count(h, cls);
     hak_free(p);
-    cr_assert_eq(h->tiny_count[cls], n + 1);
-    cr_assert_eq(h->tiny_slots[cls][n], p);
+    cr_assert_eq(hak_tiny_count(h, cls), n + 1);
+    cr_assert_eq(hak_tiny_cached(h, cls, n), p, "the newest block is on top");
     cr_assert_eq(hak_malloc(100), p);
-    cr_assert_eq(h->tiny_count[cls], n);
+    cr_assert_eq(hak_tiny_count(h, cls), n);
 }
 
 Test(tiny_cache, cap_and_overflow_flush_oldest_half)
@@ -40,27 +40,27 @@ Test(tiny_cache, cap_and_overflow_flush_oldest_half)
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(64);
     h = hak_heap_current();
-    uint32_t cap = h->tiny_cap[cls];
+    uint32_t cap = hak_tiny_cap(h, cls);
     cr_assert_geq(cap, 16);
     cr_assert_leq(cap, HAK_TINY_CACHE_MAX);
     /* Empty the cache by flushing what refills left there. */
     hak_heap_flush_caches(h);
-    cr_assert_eq(h->tiny_count[cls], 0);
+    cr_assert_eq(hak_tiny_count(h, cls), 0);
     uint64_t flushed = h->cstats[cls].flush_blocks;
     for (uint32_t i = 0; i < cap; i++)
         hak_free(p[i]);
-    cr_assert_eq(h->tiny_count[cls], cap);
+    cr_assert_eq(hak_tiny_count(h, cls), cap);
     cr_assert_eq(h->cstats[cls].flush_blocks, flushed, "no flush before the cap");
     hak_free(p[cap]);
     /* The oldest half went back to the slabs; the newest stayed. */
-    cr_assert_eq(h->tiny_count[cls], cap - cap / 2 + 1);
+    cr_assert_eq(hak_tiny_count(h, cls), cap - cap / 2 + 1);
     cr_assert_eq(h->cstats[cls].flush_blocks, flushed + cap / 2);
-    cr_assert_eq(h->tiny_slots[cls][0], p[cap / 2]);
-    cr_assert_eq(h->tiny_slots[cls][h->tiny_count[cls] - 1], p[cap]);
+    cr_assert_eq(hak_tiny_cached(h, cls, 0), p[cap / 2]);
+    cr_assert_eq(hak_tiny_cached(h, cls, hak_tiny_count(h, cls) - 1), p[cap]);
     for (int i = cap + 1; i < N; i++)
         hak_free(p[i]);
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
-        cr_assert_leq(h->tiny_count[c], h->tiny_cap[c]);
+        cr_assert_leq(hak_tiny_count(h, c), hak_tiny_cap(h, c));
 }
 
 Test(tiny_cache, caps_scale_with_size)
@@ -68,12 +68,12 @@ Test(tiny_cache, caps_scale_with_size)
     hak_free(hak_malloc(1));
     hak_heap *h = hak_heap_current();
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++) {
-        cr_assert_geq(h->tiny_cap[c], 16);
-        cr_assert_leq(h->tiny_cap[c], 64);
-        cr_assert_leq(h->batch[c], h->tiny_cap[c] / 2);
+        cr_assert_geq(hak_tiny_cap(h, c), 16);
+        cr_assert_leq(hak_tiny_cap(h, c), 64);
+        cr_assert_leq(h->batch[c], hak_tiny_cap(h, c) / 2);
         cr_assert_geq(h->batch[c], 1);
         if (c > 0)
-            cr_assert_leq(h->tiny_cap[c], h->tiny_cap[c - 1]);
+            cr_assert_leq(hak_tiny_cap(h, c), hak_tiny_cap(h, c - 1));
     }
 }
 
