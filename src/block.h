@@ -32,7 +32,7 @@ typedef struct hak_keys {
 } hak_keys_t;
 
 /* Written once during initialisation, before any block exists. */
-extern hak_keys_t hak_keys;
+extern HAK_HIDDEN hak_keys_t hak_keys;
 
 hak_inline void hak_block_set_next(hak_block *b, const void *next)
 {

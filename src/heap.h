@@ -124,7 +124,7 @@ hak_inline void *hak_tiny_cached(const hak_heap *h, unsigned c, unsigned i)
 void hak_tiny_set_cap(hak_heap *h, unsigned c, uint32_t cap);
 
 extern HAK_TLS hak_heap *hak_heap_tls;
-extern hak_heap hak_heap_empty;
+extern HAK_HIDDEN hak_heap hak_heap_empty;
 
 hak_inline hak_heap *hak_heap_current(void) { return hak_heap_tls; }
 

@@ -24,6 +24,9 @@
 #define hak_inline      static inline __attribute__((always_inline))
 #define hak_noreturn    __attribute__((noreturn))
 #define HAK_API         __attribute__((visibility("default")))
+/* On extern declarations of hot globals: lets the compiler address them
+ * directly (RIP-relative) instead of through the GOT or a base register. */
+#define HAK_HIDDEN      __attribute__((visibility("hidden")))
 #define HAK_TLS         __thread __attribute__((tls_model("initial-exec")))
 #define HAK_CACHE_LINE  64
 

@@ -22,7 +22,7 @@ typedef struct hak_secure_t {
     bool random_freelist;
 } hak_secure_t;
 
-extern hak_secure_t hak_secure;
+extern HAK_HIDDEN hak_secure_t hak_secure;
 
 void hak_secure_init(void);
 /* Shuffle out[0..n) with the caller's generator state. */

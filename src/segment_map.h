@@ -23,7 +23,7 @@ enum {
     HAK_SEGMAP_SMALL_MIN = 16, /* values >= this are small segments */
 };
 
-extern _Atomic uint8_t hak_segmap[HAK_SEGMAP_ENTRIES];
+extern HAK_HIDDEN _Atomic uint8_t hak_segmap[HAK_SEGMAP_ENTRIES];
 
 hak_inline unsigned hak_segmap_get(uintptr_t addr)
 {

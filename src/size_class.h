@@ -29,8 +29,8 @@ typedef struct hak_class_info {
 } hak_class_info;
 
 extern const hak_class_info hak_classes[HAK_SMALL_CLASSES];
-extern const uint8_t hak_tiny_class_table[65];
-extern const uint8_t hak_mid_class_table[256];
+extern HAK_HIDDEN const uint8_t hak_tiny_class_table[65];
+extern HAK_HIDDEN const uint8_t hak_mid_class_table[256];
 extern const uint32_t hak_large_class_size[HAK_LARGE_CLASSES];
 
 /* size <= HAK_TINY_MAX (0 included). */

@@ -59,30 +59,35 @@ enum {
 typedef struct hak_slab {
     /* Line 0: read by every free of one of its blocks. */
     _Atomic(struct hak_heap *) owner; /* NULL: free or abandoned */
-    uint32_t block_size;
-    uint16_t capacity;
-    uint8_t cls;
-    _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
-    /* Block-start test (hak_slab_is_block_start): block_size is
-     * 2^block_tz times an odd factor whose inverse mod 2^64 is block_inv. */
+    /* Block-start test (hak_slab_offset_ok): block_size is 2^block_tz
+     * times an odd factor whose inverse mod 2^64 is block_inv. */
     uint64_t block_inv;
     uintptr_t start;                  /* first block == slab address */
+    uint64_t capacity;                /* blocks in the slab (64-bit: compared with
+                                       * a 64-bit value on the free fast path) */
+    uint32_t block_size;
+    uint8_t cls;
+    _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
+    uint8_t block_tz;                 /* trailing zero bits of block_size */
+    uint8_t shift;                    /* log2 slab size */
     /* Owner-private. */
     hak_block *free;                  /* local free list, encoded links */
     uint16_t used;                    /* blocks out: in caches or with the user */
     uint16_t bump;                    /* blocks [bump, capacity) never handed out */
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
-    uint8_t shift;                    /* log2 slab size */
-    uint8_t block_tz;                 /* trailing zero bits of block_size */
-    struct hak_slab *next, *prev;     /* PARTIAL / FULL list links */
 
-    /* Line 1: written by other threads. */
+    /* Line 1: written by other threads (thread_free, lf_next); the owner's
+     * list links, touched only on slow paths, fill it up. */
     _Alignas(HAK_CACHE_LINE) _Atomic uintptr_t thread_free;
     _Atomic uint32_t lf_next;         /* link in a shared lock-free stack */
     uint32_t segnum;                  /* address >> HAK_SEGMENT_SHIFT */
     uint64_t freed_ms;                /* segment lock: when it became FREE */
+    struct hak_slab *next, *prev;     /* owner-private: PARTIAL / FULL list links */
 } hak_slab;
+
+_Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
+_Static_assert(offsetof(hak_slab, thread_free) == HAK_CACHE_LINE, "remote-written fields on line 1");
 
 #define HAK_SEGMENT_SLABS_MAX 64
 
