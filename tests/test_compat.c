@@ -1,0 +1,168 @@
+/*
+ * test_compat.c - glibc's malloc extensions on hakmem's heap: malloc_trim,
+ * mallinfo2/mallinfo, malloc_stats, malloc_info, mallopt.
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
+
+#include "compat.h"
+#include "options.h"
+#include "os.h"
+
+#define MiB ((size_t)1 << 20)
+
+Test(compat, malloc_trim_returns_free_memory_now)
+{
+    hak_free(hak_malloc(1));
+    /* A long purge delay: only malloc_trim can give the memory back. */
+    hak_option_values[HAK_OPT_PURGE_DELAY_MS] = 3600000;
+    uint64_t rss0 = hak_os_current_rss_kib();
+    enum { N = 3000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(i % 3 == 0 ? 200 : i % 3 == 1 ? 9000 : 70000);
+        memset(p[i], 1, hak_malloc_usable_size(p[i]));
+    }
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+    uint64_t rss_freed = hak_os_current_rss_kib();
+    cr_assert_gt(rss_freed, rss0 + 50 * 1024, "the frees kept the memory resident (%lu -> %lu KiB)",
+                 (unsigned long)rss0, (unsigned long)rss_freed);
+    cr_assert_eq(hak_malloc_trim_impl(0), 1, "something was released");
+    uint64_t rss_trim = hak_os_current_rss_kib();
+    cr_assert_lt(rss_trim, rss0 + 8 * 1024, "RSS %lu KiB after trim, %lu KiB at the start",
+                 (unsigned long)rss_trim, (unsigned long)rss0);
+    /* Nothing left to release. */
+    cr_assert_eq(hak_malloc_trim_impl(0), 0);
+}
+
+Test(compat, mallinfo2_reports_hakmem_figures)
+{
+    struct mallinfo2 a;
+    hak_mallinfo2_impl(&a);
+    char *small = hak_malloc(100000);
+    char *huge = hak_malloc(5 * MiB);
+    struct mallinfo2 b;
+    hak_mallinfo2_impl(&b);
+    cr_assert_eq(b.uordblks - a.uordblks, hak_malloc_usable_size(small));
+    cr_assert_eq(b.hblks - a.hblks, 1);
+    cr_assert_eq(b.hblkhd - a.hblkhd, hak_malloc_usable_size(huge));
+    cr_assert_gt(b.arena, 0);
+    cr_assert_geq(b.arena, b.uordblks);
+    cr_assert_eq(b.keepcost, b.fordblks);
+    hak_free(small);
+    hak_free(huge);
+    struct mallinfo2 c;
+    hak_mallinfo2_impl(&c);
+    cr_assert_eq(c.uordblks, a.uordblks);
+    cr_assert_eq(c.hblks, a.hblks);
+}
+
+Test(compat, mallinfo_saturates)
+{
+    /* 3 GiB of address space, never touched: hblkhd overflows an int. */
+    void *big = hak_malloc((size_t)3 << 30);
+    cr_assert_not_null(big);
+    struct mallinfo m = hak_mallinfo_impl();
+    struct mallinfo2 m2;
+    hak_mallinfo2_impl(&m2);
+    cr_assert_gt(m2.hblkhd, (size_t)INT_MAX);
+    cr_assert_eq(m.hblkhd, INT_MAX);
+    cr_assert_eq(m.uordblks, (int)m2.uordblks);
+    hak_free(big);
+}
+
+static void stats_child(void)
+{
+    hak_free(hak_malloc(1000));
+    hak_malloc_stats_impl();
+    _exit(0);
+}
+
+Test(compat, malloc_stats_prints_glibc_layout)
+{
+    char err[4096];
+    int status = test_run_child(stats_child, err, sizeof err);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const char *lines[] = { "Arena 0:\n", "system bytes     = ", "in use bytes     = ",
+                            "Total (incl. mmap):\n", "max mmap regions = ", "max mmap bytes   = " };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_assert_not_null(strstr(err, lines[i]), "missing \"%s\" in:\n%s", lines[i], err);
+}
+
+/* A small well-formedness check: every <tag ...> opened is closed in
+ * order, self-closing tags stand alone, attributes are quoted. */
+static int xml_well_formed(const char *s)
+{
+    char stack[32][32];
+    int depth = 0;
+    while ((s = strchr(s, '<')) != NULL) {
+        const char *end = strchr(s, '>');
+        if (!end)
+            return 0;
+        int closing = s[1] == '/';
+        int selfclosing = end[-1] == '/';
+        char name[32];
+        if (sscanf(s + 1 + closing, "%31[a-z_]", name) != 1)
+            return 0;
+        int quotes = 0;
+        for (const char *c = s; c < end; c++)
+            quotes += *c == '"';
+        if (quotes % 2)
+            return 0;
+        if (closing) {
+            if (depth == 0 || strcmp(stack[--depth], name) != 0)
+                return 0;
+        } else if (!selfclosing) {
+            if (depth == 32)
+                return 0;
+            strcpy(stack[depth++], name);
+        }
+        s = end + 1;
+    }
+    return depth == 0;
+}
+
+Test(compat, malloc_info_writes_well_formed_xml)
+{
+    void *p[4] = { hak_malloc(24), hak_malloc(5000), hak_malloc(200000), hak_malloc(3 * MiB) };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(hak_malloc_info_impl(0, f), 0);
+    fclose(f);
+    cr_assert(xml_well_formed(buf), "not well formed:\n%s", buf);
+    cr_assert_not_null(strstr(buf, "<malloc version=\"1\""));
+    for (const char *tier = "tiny\0mid\0large\0huge\0"; *tier; tier += strlen(tier) + 1) {
+        char tag[48];
+        snprintf(tag, sizeof tag, "<tier name=\"%s\" allocs=\"", tier);
+        cr_assert_not_null(strstr(buf, tag), "no %s tier in:\n%s", tier, buf);
+    }
+    cr_assert_not_null(strstr(buf, "<size from=\"17\" to=\"32\""), "the 24-byte class is listed");
+    free(buf);
+    errno = 0;
+    cr_assert_eq(hak_malloc_info_impl(1, stdout), -1, "options must be 0");
+    cr_assert_eq(errno, EINVAL);
+    for (int i = 0; i < 4; i++)
+        hak_free(p[i]);
+}
+
+Test(compat, mallopt_maps_parameters_to_knobs)
+{
+    hak_free(hak_malloc(1));
+    cr_assert_eq(hak_mallopt_impl(M_TRIM_THRESHOLD, 12345678), 1);
+    cr_assert_eq(hak_opt(HAK_OPT_RETAIN_MAX), 12345678);
+    cr_assert_eq(hak_option_sources[HAK_OPT_RETAIN_MAX], HAK_SRC_API);
+    cr_assert_eq(hak_mallopt_impl(M_TRIM_THRESHOLD, -1), 0);
+    cr_assert_eq(hak_opt(HAK_OPT_RETAIN_MAX), 12345678, "a rejected value changes nothing");
+    cr_assert_eq(hak_mallopt_impl(M_ARENA_MAX, 4), 1);
+    cr_assert_eq(hak_mallopt_impl(M_MMAP_THRESHOLD, 1 << 20), 1);
+    cr_assert_eq(hak_mallopt_impl(M_TOP_PAD, 0), 1);
+    cr_assert_eq(hak_mallopt_impl(M_MXFAST, 64), 1);
+    cr_assert_eq(hak_mallopt_impl(M_MXFAST, 100000), 0, "out of glibc's range");
+    cr_assert_eq(hak_mallopt_impl(12345, 1), 0, "unknown parameter");
+}
