@@ -10,13 +10,25 @@
 #include "config.h"
 #include "options.h"
 
-/* Count glibc allocations made while `count_allocs` is set: the config
- * loader must make none.  (This executable's malloc wraps glibc's.) */
+/* Count heap allocations made while `count_allocs` is set: the config
+ * loader must make none.  Normally this executable's malloc wraps glibc's;
+ * under AddressSanitizer (which owns malloc and cannot be wrapped) its
+ * allocation hook counts the same calls. */
+static int count_allocs;
+static long allocs_seen;
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer calls this weak hook on every allocation it serves. */
+void __sanitizer_malloc_hook(const volatile void *p, size_t n);
+void __sanitizer_malloc_hook(const volatile void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    allocs_seen += count_allocs;
+}
+#else
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
-static int count_allocs;
-static long allocs_seen;
 void *malloc(size_t n);
 void *calloc(size_t n, size_t m);
 void *realloc(void *p, size_t n);
@@ -35,6 +47,7 @@ void *realloc(void *p, size_t n)
     allocs_seen += count_allocs;
     return __libc_realloc(p, n);
 }
+#endif
 
 static char tmpdir[64];
 
