@@ -91,6 +91,8 @@ void hak_heap_apply_options(hak_heap *h)
         }
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
+        h->drain_cap[c] = 0;
+        h->free_run[c] = 0;
     }
     h->warm_cap = (uint32_t)hak_opt(HAK_OPT_WARM_POOL_MAX);
     h->prefill_budget = (uint32_t)hak_opt(HAK_OPT_PREFILL_BUDGET);
@@ -120,6 +122,7 @@ void hak_heap_apply_learned(hak_heap *h)
             h->mid_cap[c - HAK_TINY_CLASSES] = cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX;
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
+        h->drain_cap[c] = 0; /* a drain in progress ends with the new cap */
     }
 }
 

@@ -20,6 +20,7 @@
 
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
 #define HAK_MID_RING_MAX    64  /* slots per Mid ring, a power of two */
+#define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
 
@@ -74,6 +75,15 @@ typedef struct hak_heap {
     hak_class_slabs cls[HAK_SMALL_CLASSES];
     uint32_t batch[HAK_SMALL_CLASSES];  /* blocks per batch refill */
     uint32_t warm_cap;                  /* warm pool slots used per class */
+    /* Free-run drain (tiny.c, mid.c).  A class whose cache overflowed
+     * HAK_DRAIN_OVERFLOWS times with no refill in between is in a run of
+     * frees (a structure being torn down): its cap drops to 0, so the rest
+     * of the run goes straight back to the slabs and no cached block is
+     * left pinning a mostly free slab when the thread stops allocating (the
+     * purge can then return those slabs even if the thread never calls us
+     * again).  The next allocation miss of the class restores the cap. */
+    uint32_t free_run[HAK_SMALL_CLASSES];  /* overflows since the last refill */
+    uint32_t drain_cap[HAK_SMALL_CLASSES]; /* cap to restore; 0: not draining */
     uint32_t prefill_budget;            /* slabs per secondary prefill */
     hak_slab *empty[HAK_SEG_KINDS][HAK_EMPTY_CACHE_MAX];
     uint32_t empty_count[HAK_SEG_KINDS];

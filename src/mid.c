@@ -40,6 +40,11 @@ void *hak_mid_alloc_slow(unsigned cls)
     hak_background_serve();
     unsigned m = cls - HAK_TINY_CLASSES;
     h->cstats[cls].slow_allocs++;
+    if (h->drain_cap[cls] != 0) { /* the free run is over (heap.h) */
+        h->mid_cap[m] = h->drain_cap[cls];
+        h->drain_cap[cls] = 0;
+    }
+    h->free_run[cls] = 0;
     if (h->mid_count[m] == 0) {
         void *tmp[HAK_MID_RING_MAX];
         unsigned got = hak_small_refill(h, cls, tmp, h->batch[cls]);
@@ -61,10 +66,23 @@ void *hak_mid_alloc_slow(unsigned cls)
 
 void hak_mid_free_overflow(hak_heap *h, unsigned m, void *p)
 {
-    hak_mid_flush(h, m, h->mid_count[m] - h->mid_cap[m] / 2);
-    uint32_t head = h->mid_head[m];
-    h->mid_slots[m][head] = p;
-    h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;
-    h->mid_count[m]++;
+    unsigned cls = HAK_TINY_CLASSES + m;
+    if (h->drain_cap[cls] != 0) {
+        /* Draining (heap.h): cap 0, every free comes here. */
+        hak_small_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS && h->mid_cap[m] != 0) {
+        h->drain_cap[cls] = h->mid_cap[m];
+        hak_mid_flush(h, m, h->mid_count[m]);
+        h->mid_cap[m] = 0;
+        hak_small_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else {
+        hak_mid_flush(h, m, h->mid_count[m] - h->mid_cap[m] / 2);
+        uint32_t head = h->mid_head[m];
+        h->mid_slots[m][head] = p;
+        h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;
+        h->mid_count[m]++;
+    }
     hak_background_serve(); /* safe point, see tiny.c */
 }

@@ -51,6 +51,11 @@ void *hak_tiny_alloc_slow(unsigned cls)
      * pthread_create makes find a consistent heap (background.h). */
     hak_background_serve();
     h->cstats[cls].slow_allocs++;
+    if (h->drain_cap[cls] != 0) { /* the free run is over */
+        hak_tiny_set_cap(h, cls, h->drain_cap[cls]);
+        h->drain_cap[cls] = 0;
+    }
+    h->free_run[cls] = 0;
     if (hak_tiny_count(h, cls) == 0) {
         void *tmp[HAK_TINY_CACHE_MAX];
         unsigned got = hak_small_refill(h, cls, tmp, h->batch[cls]);
@@ -69,9 +74,21 @@ void *hak_tiny_alloc_slow(unsigned cls)
 
 void hak_tiny_free_overflow(hak_heap *h, unsigned cls, void *p)
 {
-    /* Keep the newest half (count may exceed a cap lowered since). */
-    hak_tiny_flush(h, cls, hak_tiny_count(h, cls) - hak_tiny_cap(h, cls) / 2);
-    *--h->tiny_top[cls] = p;
+    if (h->drain_cap[cls] != 0) {
+        /* Draining (heap.h): cap 0, every free comes here. */
+        hak_small_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS && hak_tiny_cap(h, cls) != 0) {
+        h->drain_cap[cls] = hak_tiny_cap(h, cls);
+        hak_tiny_flush(h, cls, hak_tiny_count(h, cls));
+        hak_tiny_set_cap(h, cls, 0);
+        hak_small_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else {
+        /* Keep the newest half (count may exceed a cap lowered since). */
+        hak_tiny_flush(h, cls, hak_tiny_count(h, cls) - hak_tiny_cap(h, cls) / 2);
+        *--h->tiny_top[cls] = p;
+    }
     /* Safe point: the flush is complete (background.h).  A program that
      * frees and then goes idle needs its decay thread started here. */
     hak_background_serve();

@@ -1,6 +1,7 @@
 /*
  * test_tiny_cache.c - the HOT per-thread cache of the Tiny tier: LIFO
- * reuse, counts, the cap, flushing the oldest half on overflow.
+ * reuse, counts, the cap, flushing the oldest half on overflow, draining
+ * during a run of frees.
  */
 #include "test_util.h"
 
@@ -61,6 +62,56 @@ Test(tiny_cache, cap_and_overflow_flush_oldest_half)
         hak_free(p[i]);
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
         cr_assert_leq(hak_tiny_count(h, c), hak_tiny_cap(h, c));
+}
+
+/* A run of frees (overflows with no refill between them) drains the cache:
+ * nothing stays cached to pin a slab, and the next miss restores the cap. */
+static void drain_case(size_t size)
+{
+    unsigned cls = hak_small_class_of(size);
+    enum { N = 4000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = hak_malloc(size);
+    hak_heap *h = hak_heap_current();
+    uint32_t cap = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls)
+                                          : h->mid_cap[cls - HAK_TINY_CLASSES];
+    uint64_t flushed = h->cstats[cls].flush_blocks;
+    uint64_t rng = size;
+    for (int i = N; i > 1; i--) {
+        int j = (int)(test_rand(&rng) % (uint64_t)i);
+        void *t = p[i - 1];
+        p[i - 1] = p[j];
+        p[j] = t;
+    }
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+    uint32_t count = hak_class_is_tiny(cls) ? hak_tiny_count(h, cls)
+                                            : h->mid_count[cls - HAK_TINY_CLASSES];
+    cr_assert_eq(count, 0, "%zu B: %u blocks still cached after a run of %d frees", size, count, N);
+    cr_assert_eq(h->drain_cap[cls], cap);
+    cr_assert_geq(h->cstats[cls].flush_blocks, flushed + N, "every block went back to its slab");
+    void *q = hak_malloc(size);
+    cr_assert_not_null(q);
+    cr_assert_eq(h->drain_cap[cls], 0, "the miss ended the drain");
+    uint32_t now = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+    cr_assert_eq(now, cap, "the cap is back");
+    /* Alternating malloc and free is no run: it stays in the cache. */
+    uint64_t before = h->cstats[cls].flush_blocks;
+    for (int i = 0; i < 10000; i++)
+        hak_free(hak_malloc(size));
+    cr_assert_eq(h->cstats[cls].flush_blocks, before);
+    hak_free(q);
+}
+
+Test(tiny_cache, free_run_drains_tiny)
+{
+    drain_case(48);
+}
+
+Test(tiny_cache, free_run_drains_mid)
+{
+    drain_case(6000);
 }
 
 Test(tiny_cache, caps_scale_with_size)
