@@ -31,21 +31,6 @@ static char global_buf[256];
 /* What the child misuses; set by the worker before test_run_child. */
 static void *victim;
 /* Keeps the compiler from reasoning about the pointers we misuse. */
-static void *volatile launder;
-
-static void *hide(void *p)
-{
-    launder = p;
-    return launder;
-}
-
-static void *alloc_filled(size_t n)
-{
-    void *p = hak_malloc(n);
-    cr_assert_not_null(p);
-    memset(p, 0x5a, n);
-    return p;
-}
 
 /* Does `s` contain `hex` not followed by another hex digit? */
 static bool has_address(const char *s, const char *hex)

@@ -72,6 +72,24 @@ static inline int test_check(const void *p, size_t n, uint64_t seed)
     return 1;
 }
 
+/* Hides a pointer from the compiler, so that it cannot reason about the
+ * misuse a test commits with it. */
+static void *volatile test_launder;
+static inline void *hide(void *p)
+{
+    test_launder = p;
+    return test_launder;
+}
+
+/* hak_malloc(n), asserted, its bytes set. */
+static inline void *alloc_filled(size_t n)
+{
+    void *p = hak_malloc(n);
+    cr_assert_not_null(p);
+    memset(p, 0x5a, n);
+    return p;
+}
+
 /* Run fn in a child process with stderr captured; returns the wait status
  * and copies up to cap-1 bytes of what the child wrote to stderr. */
 static inline int test_run_child(void (*fn)(void), char *err, size_t cap)

@@ -1,0 +1,325 @@
+/*
+ * test_secure.c - the secure profile's hardening (profile = secure turns on
+ * all three) and the always-on link encoding:
+ *
+ *   guard_pages      running off either end of a Large or Huge block
+ *                    faults at once (SIGSEGV), before and after realloc;
+ *                    every usable byte stays writable
+ *   zero_on_free     a freed block reads as zero (past the two words the
+ *                    allocator keeps in it), by the owner or another thread
+ *   random_freelist  a fresh slab hands its blocks out in a random order,
+ *                    each exactly once, a different order in another process
+ *   link encoding    free-list links are stored encoded with a key that
+ *                    differs between processes
+ *
+ * A test starts with no heap and no memory (test_util.h), so switching a
+ * hardening flag on at its start is what the option does at
+ * initialisation.  The per-process checks run tests/key_probe twice.
+ */
+#include "test_util.h"
+
+#include <libgen.h>
+#include <sys/resource.h>
+
+#include "block.h"
+#include "secure.h"
+#include "segment_map.h"
+#include "slab.h"
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+
+#if defined(__SANITIZE_ADDRESS__)
+/* A guard page fault must end the test with SIGSEGV, not with ASan's
+ * report of it. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "handle_segv=0"; }
+#endif
+
+static void no_core_dumps(void)
+{
+    struct rlimit rl = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &rl);
+}
+
+TestSuite(secure, .init = no_core_dumps, .timeout = 60);
+
+static void guards_on(void) { hak_secure.guard_pages = true; }
+
+/* ---- guard pages ---- */
+
+Test(secure, large_overflow_faults, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(100 * KiB);
+    cr_assert_not_null(p);
+    ((char *)hide(p))[hak_malloc_usable_size(p)] = 1;
+}
+
+Test(secure, large_underflow_faults_first_block_of_segment, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(100 * KiB);
+    cr_assert_not_null(p);
+    ((char *)hide(p))[-1] = 1;
+}
+
+Test(secure, large_underflow_faults_after_a_live_block, .signal = SIGSEGV)
+{
+    guards_on();
+    char *a = hak_malloc(100 * KiB), *p = hak_malloc(100 * KiB);
+    cr_assert_not_null(a);
+    cr_assert_not_null(p);
+    cr_assert_gt(p, a, "the second block is not after the first");
+    ((char *)hide(p))[-1] = 1;
+}
+
+Test(secure, huge_overflow_faults, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(3 * MiB);
+    cr_assert_not_null(p);
+    ((char *)hide(p))[hak_malloc_usable_size(p)] = 1;
+}
+
+Test(secure, huge_underflow_faults, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(3 * MiB);
+    cr_assert_not_null(p);
+    ((char *)hide(p))[-1] = 1;
+}
+
+Test(secure, large_overflow_faults_after_realloc, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(40 * KiB);
+    cr_assert_not_null(p);
+    memset(p, 7, 40 * KiB);
+    p = hak_realloc(p, 300 * KiB);
+    cr_assert_not_null(p);
+    cr_assert_eq(p[40 * KiB - 1], 7);
+    ((char *)hide(p))[hak_malloc_usable_size(p)] = 1;
+}
+
+Test(secure, huge_overflow_faults_after_realloc_grow, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(2 * MiB);
+    cr_assert_not_null(p);
+    memset(p, 7, 2 * MiB);
+    p = hak_realloc(p, 9 * MiB);
+    cr_assert_not_null(p);
+    cr_assert_eq(p[2 * MiB - 1], 7);
+    ((char *)hide(p))[hak_malloc_usable_size(p)] = 1;
+}
+
+Test(secure, huge_overflow_faults_after_realloc_shrink, .signal = SIGSEGV)
+{
+    guards_on();
+    char *p = hak_malloc(9 * MiB);
+    cr_assert_not_null(p);
+    p = hak_realloc(p, 3 * MiB);
+    cr_assert_not_null(p);
+    ((char *)hide(p))[hak_malloc_usable_size(p)] = 1;
+}
+
+/* No false positive: every usable byte of every block can be written,
+ * blocks freed and reused keep working (their old guard page is lifted). */
+Test(secure, usable_bytes_stay_writable)
+{
+    guards_on();
+    const size_t sizes[] = { 33 * KiB, 100 * KiB, 640 * KiB, MiB, 2 * MiB + 5, 9 * MiB };
+    for (int round = 0; round < 3; round++) {
+        char *p[6];
+        for (int i = 0; i < 6; i++) {
+            p[i] = hak_malloc(sizes[i]);
+            cr_assert_not_null(p[i]);
+            size_t n = hak_malloc_usable_size(p[i]);
+            cr_assert_geq(n, sizes[i]);
+            memset(p[i], round + 1, n);
+        }
+        for (int i = 0; i < 6; i++)
+            hak_free(p[i]);
+    }
+}
+
+/* ---- zero on free ---- */
+
+/* Bytes [16, n) of a freed block: the first two words hold the
+ * allocator's free-list link and freed-canary. */
+static int freed_tail_is_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 16; i < n; i++)
+        if (((const volatile unsigned char *)p)[i] != 0)
+            return 0;
+    return 1;
+}
+
+static unsigned char *filled(size_t n)
+{
+    unsigned char *p = hak_malloc(n);
+    cr_assert_not_null(p);
+    memset(p, 0xa5, n);
+    return p;
+}
+
+Test(secure, zero_on_free_clears_every_small_and_large_block)
+{
+    hak_secure.zero_on_free = true;
+    const size_t sizes[] = { 16, 100, 1024, 1500, 32 * KiB, 40 * KiB, 500 * KiB };
+    for (int i = 0; i < 7; i++) {
+        unsigned char *p = filled(sizes[i]);
+        size_t n = hak_malloc_usable_size(p);
+        hak_free(p);
+        cr_assert(freed_tail_is_zero(p, n), "a freed block of %zu bytes still holds data",
+                  sizes[i]);
+        /* Handed out again: still zero past the allocator's words. */
+        unsigned char *q = hak_malloc(sizes[i]);
+        cr_assert_eq(q, p, "the freed block was not reused");
+        cr_assert(freed_tail_is_zero(q, n));
+        hak_free(q);
+    }
+}
+
+static void *free_it(void *p)
+{
+    hak_free(p);
+    return NULL;
+}
+
+Test(secure, zero_on_free_by_another_thread)
+{
+    hak_secure.zero_on_free = true;
+    unsigned char *p = filled(200);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_it, p), 0);
+    pthread_join(t, NULL);
+    cr_assert(freed_tail_is_zero(p, 200), "a block freed by another thread still holds data");
+}
+
+/* The control: without the option the data stays (so the test above can
+ * tell the difference). */
+Test(secure, without_zero_on_free_data_stays)
+{
+    unsigned char *p = filled(200);
+    hak_free(p);
+    cr_assert(!freed_tail_is_zero(p, 200));
+}
+
+/* ---- random free-list order ---- */
+
+static void hand_out(uintptr_t *a, int n, size_t size)
+{
+    for (int i = 0; i < n; i++) {
+        a[i] = (uintptr_t)hak_malloc(size);
+        cr_assert(a[i] != 0);
+    }
+}
+
+Test(secure, without_random_freelist_a_fresh_slab_goes_in_address_order)
+{
+    uintptr_t a[64];
+    hand_out(a, 64, 64);
+    for (int i = 1; i < 64; i++)
+        cr_assert_eq(a[i], a[i - 1] + 64);
+}
+
+Test(secure, random_freelist_shuffles_and_hands_out_each_block_once)
+{
+    hak_secure.random_freelist = true;
+    /* The whole first slab of the 64-byte class: 1024 blocks. */
+    enum { N = 1024 };
+    static uintptr_t a[N];
+    hand_out(a, N, 64);
+    uintptr_t lo = a[0];
+    int ascending = 0;
+    for (int i = 0; i < N; i++) {
+        if (a[i] < lo)
+            lo = a[i];
+        if (i && a[i] == a[i - 1] + 64)
+            ascending++;
+    }
+    cr_assert_lt(ascending, N / 8, "%d of %d blocks follow their predecessor in address order",
+                 ascending, N);
+    static unsigned char seen[N];
+    for (int i = 0; i < N; i++) {
+        uintptr_t k = (a[i] - lo) / 64;
+        cr_assert_eq((a[i] - lo) % 64, 0);
+        cr_assert_lt(k, N, "block %d is outside the slab", i);
+        cr_assert_eq(seen[k], 0, "block %lu handed out twice", (unsigned long)k);
+        seen[k] = 1;
+    }
+    for (int i = 0; i < N; i++)
+        hak_free((void *)a[i]);
+}
+
+/* ---- link encoding ---- */
+
+/* A block on a slab's free list stores its link encoded: not the address
+ * of the next block, but next ^ (its own address >> 12) ^ key. */
+Test(secure, free_list_links_are_encoded)
+{
+    enum { N = 300 };
+    void *b[N];
+    for (int i = 0; i < N; i++)
+        b[i] = hak_malloc(64);
+    for (int i = 0; i < N; i++)
+        hak_free(b[i]);
+    /* b[1] went back to its slab right after b[0] (the cache flushes its
+     * oldest blocks in order): its link names b[0]. */
+    const hak_block *blk = b[1];
+    cr_assert_neq(blk->link, (uintptr_t)b[0], "the link is stored in clear");
+    cr_assert_eq(blk->link ^ ((uintptr_t)b[1] >> 12) ^ hak_keys.link, (uintptr_t)b[0]);
+    cr_assert_neq(hak_keys.link, 0);
+}
+
+/* Run tests/key_probe (next to this test program) with env; its stdout. */
+static void probe(const char *env, char *out, size_t cap)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    cr_assert_gt(n, 0);
+    self[n] = 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/key_probe", dirname(self));
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        if (env)
+            putenv((char *)env);
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got < cap - 1 && (r = read(fd[0], out + got, cap - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = 0;
+    close(fd[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s failed (status %#x)", path, status);
+}
+
+Test(secure, each_process_has_its_own_key_and_order)
+{
+    char a[2048], b[2048];
+    probe("HAKMEM_RANDOM_FREELIST=1", a, sizeof a);
+    probe("HAKMEM_RANDOM_FREELIST=1", b, sizeof b);
+    char *a_order = strchr(a, '\n'), *b_order = strchr(b, '\n');
+    cr_assert(a_order && b_order, "unexpected probe output: %s", a);
+    *a_order++ = 0;
+    *b_order++ = 0;
+    cr_assert_str_neq(a, b, "two processes use the same link key %s", a);
+    cr_assert_str_neq(a_order, b_order, "two processes hand out a fresh slab in the same order");
+    /* Without the option both go in address order. */
+    probe("HAKMEM_RANDOM_FREELIST=0", a, sizeof a);
+    probe("HAKMEM_RANDOM_FREELIST=0", b, sizeof b);
+    cr_assert_str_eq(strchr(a, '\n'), strchr(b, '\n'));
+}
