@@ -245,4 +245,12 @@ void hak_heap_fork_child(void)
 {
     hak_lock_reset(&meta_lock);
     hak_lock_reset(&heap_lock);
+    /* The child must not repeat the parent's random_freelist shuffles: an
+     * attacker who sees one process's layout would know the other's. */
+    hak_heap *h = hak_heap_tls;
+    if (h != NULL && h != &hak_heap_empty) {
+        uint64_t seed;
+        hak_os_random(&seed, sizeof seed);
+        h->rng = (h->rng ^ seed) | 1;
+    }
 }

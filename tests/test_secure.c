@@ -254,6 +254,42 @@ Test(secure, random_freelist_shuffles_and_hands_out_each_block_once)
         hak_free((void *)a[i]);
 }
 
+/* A fork child draws its own shuffles: the parent's layout tells nothing of
+ * the child's.  Both hand out the same fresh slab (the address space is a
+ * copy), so the orders differ only if the child's generator was reseeded. */
+Test(secure, fork_child_shuffles_differently)
+{
+    hak_secure.random_freelist = true;
+    enum { N = 256 };
+    hak_free(hak_malloc(96)); /* the heap exists before the fork */
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    uintptr_t a[N];
+    hand_out(a, N, 96);
+    if (pid == 0) {
+        alarm(30);
+        _exit(write(fd[1], a, sizeof a) == (ssize_t)sizeof a ? 0 : 1);
+    }
+    close(fd[1]);
+    uintptr_t child[N];
+    size_t got = 0;
+    while (got < sizeof child) {
+        ssize_t r = read(fd[0], (char *)child + got, sizeof child - got);
+        cr_assert_gt(r, 0, "the child's order did not arrive");
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int same = 0;
+    for (int i = 0; i < N; i++)
+        same += a[i] == child[i];
+    cr_assert_lt(same, N / 4, "%d of %d blocks came in the same order in parent and child", same, N);
+}
+
 /* ---- link encoding ---- */
 
 /* A block on a slab's free list stores its link encoded: not the address
