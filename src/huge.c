@@ -52,11 +52,13 @@ static size_t huge_usable_of(const huge_header *hd)
     return hd->map_size - hd->head - hd->tail_guard;
 }
 
-/* Make the tail guard page of the mapping inaccessible (or not). */
-static void huge_tail_guard(huge_header *hd, bool on)
+/* Make the tail guard page of the mapping inaccessible (or not); false if
+ * mprotect failed. */
+static bool huge_tail_guard(huge_header *hd, bool on)
 {
-    if (hd->tail_guard)
-        hak_os_protect((char *)hd + hd->map_size - hd->tail_guard, hd->tail_guard, !on);
+    if (hd->tail_guard == 0)
+        return true;
+    return hak_os_protect((char *)hd + hd->map_size - hd->tail_guard, hd->tail_guard, !on);
 }
 
 static size_t huge_regions(size_t map_size)
@@ -209,9 +211,14 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
     hd->head = head;
     hd->tail_guard = guard;
     hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
-    if (guard) {
-        hak_os_protect((char *)hd->user - HAK_PAGE_SIZE, HAK_PAGE_SIZE, false);
-        huge_tail_guard(hd, true);
+    if (guard && (!hak_os_protect((char *)hd->user - HAK_PAGE_SIZE, HAK_PAGE_SIZE, false) ||
+                  !huge_tail_guard(hd, true))) {
+        /* The secure profile promises both guards: no guard, no block.  (A
+         * guarded mapping is never a cached one: it is ours to unmap.) */
+        hak_os_unmap(hd, map_size);
+        hak_stats_segment_unmapped(map_size);
+        errno = ENOMEM;
+        return NULL;
     }
     huge_mark(hd);
     hak_stat_add(&hak_gstats.huge_allocs, 1);
@@ -301,8 +308,12 @@ void *hak_huge_realloc(void *p, size_t size)
         return q;
     }
     /* The old tail guard page becomes ordinary memory or goes away; the
-     * new last page becomes the guard below. */
-    huge_tail_guard(hd, false);
+     * new last page becomes the guard below.  If it cannot be opened, the
+     * block cannot grow past it: p stays as it is. */
+    if (!huge_tail_guard(hd, false)) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if (new_map < old_map) {
         /* Shrink in place: mremap never moves a shrinking mapping. */
         huge_unmark(hd);
@@ -320,6 +331,7 @@ void *hak_huge_realloc(void *p, size_t size)
          * move the pages there (no copy). */
         huge_header *dst = hak_purge_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
         if (dst == NULL) {
+            huge_tail_guard(hd, true);
             errno = ENOMEM;
             return NULL;
         }
@@ -337,7 +349,9 @@ void *hak_huge_realloc(void *p, size_t size)
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
         huge_mark(hd);
     }
-    huge_tail_guard(hd, true);
+    /* Too late to fail: the block has its new size.  Should mprotect fail
+     * here (out of mappings), it lives on without its tail guard. */
+    (void)huge_tail_guard(hd, true);
     size_t new_usable = huge_usable_of(hd);
     hak_stat_add(&hak_gstats.huge_bytes, new_usable);
     atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);

@@ -98,10 +98,10 @@ static unsigned large_usable_pages(const hak_large_segment *seg)
  * inaccessible, and so is the page after a segment's header. */
 static unsigned large_guard(void) { return hak_secure.guard_pages ? 1 : 0; }
 
-static void large_guard_set(void *run, unsigned pages, bool on)
+static bool large_guard_set(void *run, unsigned pages, bool on)
 {
     char *last = (char *)run + ((size_t)(pages - 1) << HAK_PAGE_SHIFT);
-    hak_os_protect(last, HAK_PAGE_SIZE, !on);
+    return hak_os_protect(last, HAK_PAGE_SIZE, !on);
 }
 
 static hak_large_segment *large_segment_new(void)
@@ -113,8 +113,11 @@ static hak_large_segment *large_segment_new(void)
     seg->magic = hak_keys.header ^ base ^ LARGE_MAGIC_TAG;
     seg->first_page = (uint32_t)(hak_align_up(sizeof *seg, HAK_PAGE_SIZE) >> HAK_PAGE_SHIFT);
     if (large_guard()) {
-        hak_os_protect((char *)seg + ((size_t)seg->first_page << HAK_PAGE_SHIFT), HAK_PAGE_SIZE,
-                       false);
+        if (!hak_os_protect((char *)seg + ((size_t)seg->first_page << HAK_PAGE_SHIFT),
+                            HAK_PAGE_SIZE, false)) {
+            hak_os_unmap(seg, HAK_SEGMENT_SIZE);
+            return NULL; /* no guard, no segment: the caller fails with ENOMEM */
+        }
         seg->first_page++;
     }
     seg->free_pages = large_usable_pages(seg);
@@ -204,8 +207,13 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
 {
     /* relaxed: misuse-check reads only. */
     atomic_store_explicit(&seg->run_state[i], HAK_RUN_FREED, memory_order_relaxed);
-    if (large_guard())
-        large_guard_set((char *)seg + ((size_t)i << HAK_PAGE_SHIFT), seg->run_pages[i], false);
+    if (large_guard() &&
+        !large_guard_set((char *)seg + ((size_t)i << HAK_PAGE_SHIFT), seg->run_pages[i], false)) {
+        /* Its guard page could not be made accessible again (mprotect out
+         * of mappings): reusing the run would fault in the next owner's
+         * data, so it stays out of use (leaked, never handed out). */
+        return;
+    }
     large_give_back(seg, i, seg->run_pages[i], now);
     hak_track_free((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
                    (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
@@ -277,8 +285,16 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
         p = large_take(seg, i, pages, zeroed);
         hak_lock_release(&large_lock);
     }
-    if (large_guard())
-        large_guard_set(p, pages, true);
+    if (large_guard() && !large_guard_set(p, pages, true)) {
+        /* The secure profile promises the guard page: no guard, no block. */
+        hak_large_segment *seg = large_segment_of((uintptr_t)p);
+        hak_lock_acquire(&large_lock);
+        large_release_run(seg, (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT),
+                          hak_os_now_ms());
+        hak_lock_release(&large_lock);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (h) {
         h->large_stats.allocs++;
         h->large_stats.bytes_alloc += bytes;

@@ -53,11 +53,12 @@ void hak_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
-void hak_os_protect(void *p, size_t size, bool accessible)
+bool hak_os_protect(void *p, size_t size, bool accessible)
 {
     int saved = errno;
-    mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+    bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
     errno = saved;
+    return ok;
 }
 
 void hak_os_purge(void *p, size_t size, bool lazy_free)

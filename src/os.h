@@ -18,7 +18,8 @@ void *hak_os_map(size_t size);
 void *hak_os_map_aligned(size_t size, size_t align, size_t offset);
 void hak_os_unmap(void *p, size_t size);
 /* Make pages readable and writable, or inaccessible (guard pages). */
-void hak_os_protect(void *p, size_t size, bool accessible);
+/* false if mprotect failed (ENOMEM: the process is out of mappings). */
+bool hak_os_protect(void *p, size_t size, bool accessible);
 /* Give the pages back to the OS; contents become zero (dontneed) or
  * undefined-until-written (free=true, MADV_FREE). */
 void hak_os_purge(void *p, size_t size, bool lazy_free);

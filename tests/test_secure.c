@@ -18,8 +18,11 @@
  */
 #include "test_util.h"
 
+#include <errno.h>
 #include <libgen.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "block.h"
 #include "secure.h"
@@ -45,6 +48,18 @@ static void no_core_dumps(void)
 TestSuite(secure, .init = no_core_dumps, .timeout = 60);
 
 static void guards_on(void) { hak_secure.guard_pages = true; }
+
+/* This executable's mprotect: fails with ENOMEM (as the kernel does when a
+ * process runs out of mappings) while `fail_mprotect` is set. */
+static int fail_mprotect;
+int mprotect(void *addr, size_t len, int prot)
+{
+    if (fail_mprotect) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return (int)syscall(SYS_mprotect, addr, len, prot);
+}
 
 /* ---- guard pages ---- */
 
@@ -205,6 +220,52 @@ Test(secure, without_zero_on_free_data_stays)
     unsigned char *p = filled(200);
     hak_free(p);
     cr_assert(!freed_tail_is_zero(p, 200));
+}
+
+/* No guard page, no block: when mprotect fails the allocation fails with
+ * ENOMEM and nothing leaks; once it works again, so does malloc. */
+Test(secure, guard_page_failure_fails_the_allocation)
+{
+    guards_on();
+    const size_t sizes[] = { 100 * KiB, 700 * KiB, 4 * MiB };
+    for (int k = 0; k < 3; k++) {
+        fail_mprotect = 1;
+        errno = 0;
+        void *p = hak_malloc(sizes[k]);
+        fail_mprotect = 0;
+        cr_assert_null(p, "%zu bytes: a block without its guard page", sizes[k]);
+        cr_assert_eq(errno, ENOMEM);
+        p = hak_malloc(sizes[k]);
+        cr_assert_not_null(p);
+        memset(p, 1, sizes[k]);
+        hak_free(p);
+    }
+    struct hak_stats st;
+    hak_stats_get(&st);
+    cr_assert_eq(st.tiers[HAK_TIER_LARGE].bytes_in_use, 0);
+    cr_assert_eq(st.tiers[HAK_TIER_HUGE].bytes_in_use, 0);
+}
+
+/* A guarded Huge block that cannot open its tail guard to grow stays as it
+ * was: realloc fails, the old block keeps its contents and its guard. */
+Test(secure, huge_realloc_keeps_the_block_when_the_guard_cannot_open)
+{
+    guards_on();
+    char *p = hak_malloc(4 * MiB);
+    cr_assert_not_null(p);
+    memset(p, 7, 4 * MiB);
+    fail_mprotect = 1;
+    errno = 0;
+    void *q = hak_realloc(p, 16 * MiB);
+    fail_mprotect = 0;
+    cr_assert_null(q);
+    cr_assert_eq(errno, ENOMEM);
+    for (size_t i = 0; i < 4 * MiB; i += 4096)
+        cr_assert_eq(p[i], 7);
+    q = hak_realloc(p, 16 * MiB);
+    cr_assert_not_null(q);
+    cr_assert_eq(((char *)q)[4 * MiB - 1], 7);
+    hak_free(q);
 }
 
 /* ---- random free-list order ---- */
