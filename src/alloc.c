@@ -34,6 +34,13 @@ void hak_small_double_free(const void *p, const hak_slab *s)
                     s->block_size);
 }
 
+/* p, a freed block, reached op (an invalid-pointer message). */
+static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_slab *s, const char *op)
+{
+    hak_fatal_block(hak_diag_freed(op), p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
+                    s->block_size);
+}
+
 void hak_free_size_mismatch(const void *p, size_t size)
 {
     (void)size;
@@ -98,7 +105,7 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
                         s->block_size);
     hak_block *b = (hak_block *)p;
     if (hak_unlikely(hak_block_is_freed(b)))
-        hak_small_double_free(p, s);
+        alloc_small_freed(p, s, op);
     return b;
 }
 

@@ -161,6 +161,15 @@ void hak_fatal_block(const char *what, const void *addr, const char *tier, size_
     hak_fatal_ptr(what, addr, mem);
 }
 
+const char *hak_diag_freed(const char *op)
+{
+    if (op[0] == 'r') /* "realloc of invalid pointer" */
+        return "realloc of freed block";
+    if (op[0] == 'm') /* "malloc_usable_size of invalid pointer" */
+        return "malloc_usable_size of freed block";
+    return "double free of";
+}
+
 void hak_warn(const char *msg)
 {
     char mem[512];

@@ -38,6 +38,10 @@ hak_noreturn hak_cold void hak_fatal_ptr(const char *what, const void *addr, con
 /* Same, with "(<size> bytes)" style detail built from a class size. */
 hak_noreturn hak_cold void hak_fatal_block(const char *what, const void *addr, const char *tier,
                                            size_t block_size);
+/* The `what` for a block that was already freed, reached through the call
+ * whose invalid-pointer message is `op`: "double free of" from free,
+ * "realloc of freed block" and "malloc_usable_size of freed block". */
+const char *hak_diag_freed(const char *op);
 /* A line on stderr, no abort. */
 void hak_warn(const char *msg);
 

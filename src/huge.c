@@ -234,7 +234,7 @@ static huge_header *huge_header_of(const void *p, const char *op)
         if (hd->magic == (hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG) && hd->user == a)
             return hd;
         if (hd->magic == (hak_keys.header ^ (uintptr_t)hd ^ HUGE_CACHED_TAG) && a == (uintptr_t)hd + 64)
-            hak_fatal_ptr("double free of", p, "Huge block");
+            hak_fatal_ptr(hak_diag_freed(op), p, "Huge block");
     }
     hak_fatal_ptr(op, p, "not the start of a Huge block");
 }

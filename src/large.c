@@ -315,7 +315,7 @@ static hak_large_segment *large_check(const void *p, const char *op, unsigned *p
     unsigned st = atomic_load_explicit(&seg->run_state[i], memory_order_relaxed);
     if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
         if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED)
-            hak_fatal_block("double free of", p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
+            hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
         hak_fatal_ptr(op, p, "not the start of a Large block");
     }
     *page = i;

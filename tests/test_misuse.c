@@ -294,7 +294,7 @@ Test(misuse, realloc_of_freed_reports)
 {
     victim = alloc_filled(32);
     hak_free(victim);
-    expect_report(child_realloc_victim, victim, "double free");
+    expect_report(child_realloc_victim, victim, "realloc of freed block");
 }
 
 Test(misuse, usable_size_of_stack_address, .signal = SIGABRT)

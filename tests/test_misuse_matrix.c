@@ -70,7 +70,7 @@ Test(misuse_matrix, realloc_of_freed_every_tier)
         hak_free(victim);
         /* A freed Huge mapping is kept for reuse (then it is known as
          * freed) or unmapped (then it is no longer hakmem's). */
-        expect_abort(child_realloc, t < 3 ? "double free of" : "double free of|realloc of",
+        expect_abort(child_realloc, t < 3 ? "realloc of freed block" : "realloc of freed block|realloc of",
                      tier_name[t]);
     }
 }
@@ -90,7 +90,8 @@ Test(misuse_matrix, usable_size_of_freed_every_tier)
     for (int t = 0; t < 4; t++) {
         victim = alloc_filled(tier_size[t]);
         hak_free(victim);
-        expect_abort(child_usable, t < 3 ? "double free of" : "double free of|not allocated by hakmem",
+        expect_abort(child_usable, t < 3 ? "malloc_usable_size of freed block"
+                                    : "malloc_usable_size of freed block|not allocated by hakmem",
                      tier_name[t]);
     }
 }
