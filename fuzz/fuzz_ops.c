@@ -144,12 +144,15 @@ static bool rd_eof(const reader *r) { return r->pos >= r->n; }
 
 static size_t rd_size(reader *r, unsigned tiers)
 {
+    if ((tiers & 15) == 0) /* the planner never passes an empty mix */
+        tiers = 15;
     uint8_t b = rd_u8(r);
     if (b < 0xc0) {
         size_t total = 0;
         for (unsigned t = 0; t < TIERS; t++)
             if (tiers & (1u << t))
                 total += tier_count[t];
+        /* cppcheck-suppress zerodiv ; tiers is not empty: total > 0 */
         size_t k = b % total;
         for (unsigned t = 0; t < TIERS; t++) {
             if (!(tiers & (1u << t)))
@@ -163,6 +166,7 @@ static size_t rd_size(reader *r, unsigned tiers)
     for (unsigned t = 0; t < TIERS; t++)
         if (tiers & (1u << t))
             en[nen++] = t;
+    /* cppcheck-suppress uninitvar ; tiers is not empty: nen > 0 */
     unsigned t = en[(b & 3) % nen];
     size_t v = (size_t)rd_u8(r) | (size_t)rd_u8(r) << 8;
     return tier_lo[t] + (v * (tier_hi[t] - tier_lo[t] + 1) >> 16);

@@ -66,8 +66,9 @@ static size_t alloc_all(size_t total)
             size_t n = tier_size(tier);
             if (nblocks == cap_blocks) {
                 cap_blocks = cap_blocks ? 2 * cap_blocks : 65536;
-                blocks = realloc(blocks, cap_blocks * sizeof *blocks);
-                REL_CHECK(blocks != NULL, "realloc of the block table failed");
+                block *grown = realloc(blocks, cap_blocks * sizeof *blocks);
+                REL_CHECK(grown != NULL, "realloc of the block table failed");
+                blocks = grown;
             }
             void *p = malloc(n);
             REL_CHECK(p != NULL, "malloc(%zu) failed", n);

@@ -247,7 +247,7 @@ bool hak_huge_contains(const void *p)
     while (r > 0 && hak_segmap_get((uintptr_t)r << HAK_SEGMENT_SHIFT) == HAK_SEGMAP_HUGE_TAIL)
         r--;
     uintptr_t base = (uintptr_t)r << HAK_SEGMENT_SHIFT;
-    if (hak_segmap_get(base) != HAK_SEGMAP_HUGE_HEAD)
+    if (r == 0 || hak_segmap_get(base) != HAK_SEGMAP_HUGE_HEAD)
         return false;
     const huge_header *hd = (const huge_header *)base;
     if (hd->magic != (hak_keys.header ^ base ^ HUGE_MAGIC_TAG) &&
