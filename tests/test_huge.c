@@ -409,54 +409,15 @@ Test(huge, stats_track_exactly)
 
 /* ---- threads ---- */
 
-/* Blocks carry their seed and size, so whoever frees one can check it.
- * One word per page: mremap moves whole pages. */
-struct tagged {
-    uint64_t seed;
-    uint64_t size;
-};
-
-static uint64_t mark_word(uint64_t seed, size_t off)
-{
-    return (seed * 0x9E3779B97F4A7C15ull) ^ off;
-}
-
+/* Tagged blocks (test_util.h), one word per page: mremap moves whole pages. */
 static void mark_block(void *p, size_t n, uint64_t seed)
 {
-    struct tagged *t = p;
-    t->seed = seed;
-    t->size = n;
-    char *c = p;
-    /* Page words stop short of the last word, which is marked apart. */
-    for (size_t off = HAK_PAGE_SIZE; off + 16 <= n; off += HAK_PAGE_SIZE) {
-        uint64_t w = mark_word(seed, off);
-        memcpy(c + off, &w, 8);
-    }
-    uint64_t last = mark_word(seed, n - 8);
-    memcpy(c + n - 8, &last, 8);
+    test_tag_block(p, n, seed, HAK_PAGE_SIZE, HAK_PAGE_SIZE);
 }
 
-/* Check the marks below `limit` (at most the block's size); 1 if intact. */
 static int check_block(const void *p, size_t limit)
 {
-    const struct tagged *t = p;
-    const char *c = p;
-    size_t n = t->size;
-    if (limit > n)
-        return 0;
-    for (size_t off = HAK_PAGE_SIZE; off + 8 <= limit && off + 16 <= n; off += HAK_PAGE_SIZE) {
-        uint64_t w;
-        memcpy(&w, c + off, 8);
-        if (w != mark_word(t->seed, off))
-            return 0;
-    }
-    if (limit == n) {
-        uint64_t w;
-        memcpy(&w, c + n - 8, 8);
-        if (w != mark_word(t->seed, n - 8))
-            return 0;
-    }
-    return 1;
+    return test_tag_check(p, limit, HAK_PAGE_SIZE, HAK_PAGE_SIZE);
 }
 
 #define XFER_SLOTS 8
@@ -510,7 +471,7 @@ static void *huge_worker_main(void *arg)
             atomic_exchange_explicit(&xfer[test_rand(&rng) % XFER_SLOTS], p, memory_order_acq_rel);
         if (old == NULL)
             continue;
-        const struct tagged *t = old;
+        const struct test_tagged *t = old;
         if (!check_block(old, t->size))
             w->errors++;
         if ((t->seed >> 32) != w->id)
@@ -539,7 +500,7 @@ Test(huge, threads_alloc_realloc_free)
         void *p = atomic_load_explicit(&xfer[j], memory_order_acquire);
         if (p == NULL)
             continue;
-        cr_assert(check_block(p, ((struct tagged *)p)->size), "slot %u corrupted", j);
+        cr_assert(check_block(p, ((struct test_tagged *)p)->size), "slot %u corrupted", j);
         hak_free(p);
     }
     cr_assert_eq(errors, 0, "%u bad blocks", errors);

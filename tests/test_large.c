@@ -649,55 +649,15 @@ Test(large, purge_all_releases_retained_runs)
 
 /* ---- threads ---- */
 
-/* Blocks carry their own seed and size, so whoever frees one can check it. */
-struct tagged {
-    uint64_t seed;
-    uint64_t size;
-};
-
-static uint64_t mark_word(uint64_t seed, size_t off)
-{
-    return (seed * 0x9E3779B97F4A7C15ull) ^ off;
-}
-
-#define MARK_STRIDE 256
-
+/* Tagged blocks (test_util.h), a word every 256 bytes. */
 static void mark_block(void *p, size_t n, uint64_t seed)
 {
-    struct tagged *t = p;
-    t->seed = seed;
-    t->size = n;
-    char *c = p;
-    /* Stride words stop short of the last word, which is marked apart. */
-    for (size_t off = 64; off + 16 <= n; off += MARK_STRIDE) {
-        uint64_t w = mark_word(seed, off);
-        memcpy(c + off, &w, 8);
-    }
-    uint64_t last = mark_word(seed, n - 8);
-    memcpy(c + n - 8, &last, 8);
+    test_tag_block(p, n, seed, 64, 256);
 }
 
-/* Check the marks below `limit` (the block's size or less); 1 if intact. */
 static int check_block(const void *p, size_t limit)
 {
-    const struct tagged *t = p;
-    const char *c = p;
-    size_t n = t->size;
-    if (limit > n)
-        return 0;
-    for (size_t off = 64; off + 8 <= limit && off + 16 <= n; off += MARK_STRIDE) {
-        uint64_t w;
-        memcpy(&w, c + off, 8);
-        if (w != mark_word(t->seed, off))
-            return 0;
-    }
-    if (limit == n) {
-        uint64_t w;
-        memcpy(&w, c + n - 8, 8);
-        if (w != mark_word(t->seed, n - 8))
-            return 0;
-    }
-    return 1;
+    return test_tag_check(p, limit, 64, 256);
 }
 
 #define XFER_SLOTS 64
@@ -733,7 +693,7 @@ static void *large_worker_main(void *arg)
             atomic_exchange_explicit(&xfer[test_rand(&rng) % XFER_SLOTS], p, memory_order_acq_rel);
         if (old == NULL)
             continue;
-        const struct tagged *t = old;
+        const struct test_tagged *t = old;
         if (!check_block(old, t->size))
             w->errors++;
         if ((t->seed >> 32) != w->id)
@@ -774,7 +734,7 @@ static void run_cross_thread(unsigned ops)
         void *p = atomic_load_explicit(&xfer[j], memory_order_acquire);
         if (p == NULL)
             continue;
-        cr_assert(check_block(p, ((struct tagged *)p)->size), "slot %u corrupted", j);
+        cr_assert(check_block(p, ((struct test_tagged *)p)->size), "slot %u corrupted", j);
         hak_free(p);
     }
     cr_assert_eq(errors, 0, "%u bad blocks", errors);

@@ -72,6 +72,56 @@ static inline int test_check(const void *p, size_t n, uint64_t seed)
     return 1;
 }
 
+/* Blocks that carry their own seed and size, so that whoever frees one can
+ * check it: a mark word every `stride` bytes from `first` (stopping short of
+ * the last word) and one in the last word. */
+struct test_tagged {
+    uint64_t seed;
+    uint64_t size;
+};
+
+static inline uint64_t test_tag_word(uint64_t seed, size_t off)
+{
+    return (seed * 0x9E3779B97F4A7C15ull) ^ off;
+}
+
+static inline void test_tag_block(void *p, size_t n, uint64_t seed, size_t first, size_t stride)
+{
+    struct test_tagged *t = p;
+    t->seed = seed;
+    t->size = n;
+    char *c = p;
+    for (size_t off = first; off + 16 <= n; off += stride) {
+        uint64_t w = test_tag_word(seed, off);
+        memcpy(c + off, &w, 8);
+    }
+    uint64_t last = test_tag_word(seed, n - 8);
+    memcpy(c + n - 8, &last, 8);
+}
+
+/* Check the marks below `limit` (at most the block's size); 1 if intact. */
+static inline int test_tag_check(const void *p, size_t limit, size_t first, size_t stride)
+{
+    const struct test_tagged *t = p;
+    const char *c = p;
+    size_t n = t->size;
+    if (limit > n)
+        return 0;
+    for (size_t off = first; off + 8 <= limit && off + 16 <= n; off += stride) {
+        uint64_t w;
+        memcpy(&w, c + off, 8);
+        if (w != test_tag_word(t->seed, off))
+            return 0;
+    }
+    if (limit == n) {
+        uint64_t w;
+        memcpy(&w, c + n - 8, 8);
+        if (w != test_tag_word(t->seed, n - 8))
+            return 0;
+    }
+    return 1;
+}
+
 /* Hides a pointer from the compiler, so that it cannot reason about the
  * misuse a test commits with it. */
 static void *volatile test_launder;
