@@ -8,7 +8,6 @@
 #include <errno.h>
 
 #include "background.h"
-#include "forward.h"
 
 #include "warm_pool.h"
 
@@ -28,18 +27,11 @@ void hak_mid_flush(hak_heap *h, unsigned m, unsigned n)
 
 void *hak_mid_alloc_slow(unsigned cls)
 {
-    hak_heap *h = hak_heap_get();
-    if (h == NULL) {
-        if (hak_forward)
-            return hak_libc.malloc(hak_classes[cls].size);
-        errno = ENOMEM;
-        return NULL;
-    }
-    /* Safe point: nothing of h is being updated here, so the allocations
-     * pthread_create makes find a consistent heap (background.h). */
-    hak_background_serve();
+    void *out;
+    hak_heap *h = hak_small_slow_heap(cls, &out);
+    if (h == NULL)
+        return out;
     unsigned m = cls - HAK_TINY_CLASSES;
-    h->cstats[cls].slow_allocs++;
     if (h->drain_cap[cls] != 0) { /* the free run is over (heap.h) */
         h->mid_cap[m] = h->drain_cap[cls];
         h->drain_cap[cls] = 0;

@@ -7,7 +7,6 @@
 #include <errno.h>
 
 #include "background.h"
-#include "forward.h"
 #include <string.h>
 
 #include "warm_pool.h"
@@ -40,17 +39,10 @@ void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
 
 void *hak_tiny_alloc_slow(unsigned cls)
 {
-    hak_heap *h = hak_heap_get();
-    if (h == NULL) {
-        if (hak_forward)
-            return hak_libc.malloc(hak_classes[cls].size);
-        errno = ENOMEM;
-        return NULL;
-    }
-    /* Safe point: nothing of h is being updated here, so the allocations
-     * pthread_create makes find a consistent heap (background.h). */
-    hak_background_serve();
-    h->cstats[cls].slow_allocs++;
+    void *out;
+    hak_heap *h = hak_small_slow_heap(cls, &out);
+    if (h == NULL)
+        return out;
     if (h->drain_cap[cls] != 0) { /* the free run is over */
         hak_tiny_set_cap(h, cls, h->drain_cap[cls]);
         h->drain_cap[cls] = 0;

@@ -11,10 +11,13 @@
  */
 #include "warm_pool.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "abandon.h"
+#include "background.h"
 #include "diag.h"
+#include "forward.h"
 #include "learner.h"
 #include "options.h"
 #include "os.h"
@@ -205,6 +208,25 @@ unsigned hak_warm_pool_prefill(hak_heap *h, unsigned cls)
     }
     st->prefill_slabs += got;
     return got;
+}
+
+hak_heap *hak_small_slow_heap(unsigned cls, void **out)
+{
+    hak_heap *h = hak_heap_get();
+    if (h == NULL) {
+        if (hak_forward) {
+            *out = hak_libc.malloc(hak_classes[cls].size);
+        } else {
+            errno = ENOMEM;
+            *out = NULL;
+        }
+        return NULL;
+    }
+    /* Safe point: nothing of h is being updated here, so the allocations
+     * pthread_create makes find a consistent heap (background.h). */
+    hak_background_serve();
+    h->cstats[cls].slow_allocs++;
+    return h;
 }
 
 unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)

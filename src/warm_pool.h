@@ -13,6 +13,13 @@
 
 #include "heap.h"
 
+/* The start of every Tiny or Mid allocation that missed its cache: the
+ * thread's heap, at a background-thread safe point, its slow_allocs
+ * counted.  NULL when the thread has no heap and cannot get one; *out is
+ * then the answer: the C library's block for an excluded program, or NULL
+ * with errno = ENOMEM. */
+hak_heap *hak_small_slow_heap(unsigned cls, void **out);
+
 /* Fill out[0..n) with up to `want` free blocks of class `cls` for heap h.
  * Returns n; 0 only when no memory can be had. */
 unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want);
