@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "block.h"
+#include "base/block.h"
 #include "hakmem.h"
 
 int main(void)

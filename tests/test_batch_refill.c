@@ -5,11 +5,11 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "os.h"
-#include "remote_free.h"
-#include "size_class.h"
-#include "slab.h"
+#include "small/heap.h"
+#include "os/os.h"
+#include "small/remote_free.h"
+#include "base/size_class.h"
+#include "small/slab.h"
 
 /* A slab outside any segment, formatted for class cls. */
 static hak_slab *refill_slab(unsigned cls)

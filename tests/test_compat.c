@@ -9,9 +9,9 @@
 #include <limits.h>
 #include <malloc.h>
 
-#include "compat.h"
-#include "options.h"
-#include "os.h"
+#include "front/compat.h"
+#include "config/options.h"
+#include "os/os.h"
 
 #define MiB ((size_t)1 << 20)
 

@@ -7,8 +7,8 @@
 
 #include <fcntl.h>
 
-#include "config.h"
-#include "options.h"
+#include "config/config.h"
+#include "config/options.h"
 
 /* Count heap allocations made while `count_allocs` is set: the config
  * loader must make none.  Normally this executable's malloc wraps glibc's;

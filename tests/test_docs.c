@@ -5,9 +5,9 @@
  */
 #include "test_util.h"
 
-#include "config.h"
-#include "diag.h"
-#include "options.h"
+#include "config/config.h"
+#include "base/diag.h"
+#include "config/options.h"
 
 #ifndef HAK_SRCDIR
 #error "HAK_SRCDIR must name the source tree"

@@ -8,7 +8,7 @@
  */
 #include "test_util.h"
 
-#include "secure.h"
+#include "config/secure.h"
 
 #define KiB ((size_t)1024)
 

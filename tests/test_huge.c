@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #include "internal.h"
-#include "segment_map.h"
+#include "base/segment_map.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

@@ -13,13 +13,13 @@
 #include <stdatomic.h>
 #include <sys/prctl.h>
 
-#include "large.h"
-#include "options.h"
-#include "os.h"
-#include "purge.h"
-#include "segment_map.h"
-#include "size_class.h"
-#include "stats.h"
+#include "tiers/large.h"
+#include "config/options.h"
+#include "os/os.h"
+#include "runtime/purge.h"
+#include "base/segment_map.h"
+#include "base/size_class.h"
+#include "runtime/stats.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

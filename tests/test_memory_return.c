@@ -19,7 +19,7 @@
 #include <fcntl.h>
 #include <time.h>
 
-#include "options.h"
+#include "config/options.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

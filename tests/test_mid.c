@@ -5,12 +5,12 @@
  */
 #include "test_util.h"
 
-#include "abandon.h"
-#include "heap.h"
-#include "lfstack.h"
-#include "mid.h"
-#include "segment.h"
-#include "size_class.h"
+#include "small/abandon.h"
+#include "small/heap.h"
+#include "small/lfstack.h"
+#include "tiers/mid.h"
+#include "small/segment.h"
+#include "base/size_class.h"
 
 Test(mid, ring_is_lifo_at_the_head)
 {

@@ -18,8 +18,8 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-#include "options.h"
-#include "segment_map.h"
+#include "config/options.h"
+#include "base/segment_map.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

@@ -14,7 +14,7 @@
 
 #include <malloc.h>
 
-#include "options.h"
+#include "config/options.h"
 
 #define OOM_FN(name) hak_##name
 #include "oom_cases.h"

@@ -4,8 +4,8 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "options.h"
+#include "small/heap.h"
+#include "config/options.h"
 
 static int64_t parse_ok(int id, const char *v)
 {

@@ -5,12 +5,12 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "os.h"
-#include "remote_free.h"
-#include "size_class.h"
-#include "slab.h"
-#include "warm_pool.h"
+#include "small/heap.h"
+#include "os/os.h"
+#include "small/remote_free.h"
+#include "base/size_class.h"
+#include "small/slab.h"
+#include "small/warm_pool.h"
 
 enum { PER_THREAD = 500 };
 

@@ -24,10 +24,10 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-#include "block.h"
-#include "secure.h"
-#include "segment_map.h"
-#include "slab.h"
+#include "base/block.h"
+#include "config/secure.h"
+#include "base/segment_map.h"
+#include "small/slab.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

@@ -4,9 +4,9 @@
  */
 #include "test_util.h"
 
-#include "block.h"
-#include "segment_map.h"
-#include "slab.h"
+#include "base/block.h"
+#include "base/segment_map.h"
+#include "small/slab.h"
 
 static int segmap_global;
 

@@ -5,7 +5,7 @@
  */
 #include "test_util.h"
 
-#include "size_class.h"
+#include "base/size_class.h"
 
 Test(size_class, tables_are_consistent)
 {

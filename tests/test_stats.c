@@ -5,8 +5,8 @@
  */
 #include "test_util.h"
 
-#include "options.h"
-#include "size_class.h"
+#include "config/options.h"
+#include "base/size_class.h"
 
 static struct hak_stats snap(void)
 {

@@ -5,9 +5,9 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "segment.h"
-#include "size_class.h"
+#include "small/heap.h"
+#include "small/segment.h"
+#include "base/size_class.h"
 
 static void *alloc_free_exit(void *arg)
 {

@@ -5,8 +5,8 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "size_class.h"
+#include "small/heap.h"
+#include "base/size_class.h"
 
 Test(tiny_cache, lifo_reuse)
 {

@@ -4,10 +4,10 @@
  */
 #include "test_util.h"
 
-#include "heap.h"
-#include "options.h"
-#include "size_class.h"
-#include "warm_pool.h"
+#include "small/heap.h"
+#include "config/options.h"
+#include "base/size_class.h"
+#include "small/warm_pool.h"
 
 /* The first miss of a class finds the warm pool empty and prefills it;
  * later misses are served by warm slabs. */

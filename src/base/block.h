@@ -1,0 +1,71 @@
+/*
+ * block.h - the two words hakmem keeps inside a free block.
+ *
+ *   word 0: free-list link, encoded safe-linking style
+ *           stored = next ^ (address of the link >> 12) ^ key.link
+ *           so a use-after-free or overflow write cannot point the list at
+ *           an address of the attacker's choosing; every decoded link is
+ *           checked to stay in its slab before it is followed.
+ *   word 1: "freed" canary = block address ^ key.canary while the block is
+ *           free (in a cache, a slab free list or a thread-free list), 0
+ *           once malloc hands it out.  free() of a block whose canary is
+ *           already set is a double free.  The key is a per-process secret,
+ *           so user data matches it only by a 2^-64 accident.
+ *
+ * Every block is at least 16 bytes, so both words always exist.
+ */
+#ifndef HAK_BLOCK_H
+#define HAK_BLOCK_H
+
+#include "internal.h"
+#include "base/track.h"
+
+typedef struct hak_block {
+    uintptr_t link;
+    uintptr_t canary;
+} hak_block;
+
+typedef struct hak_keys {
+    uintptr_t link;   /* free-list link encoding */
+    uintptr_t canary; /* freed-block canary */
+    uintptr_t header; /* segment and huge header magics */
+} hak_keys_t;
+
+/* Written once during initialisation, before any block exists. */
+extern HAK_HIDDEN hak_keys_t hak_keys;
+
+hak_inline void hak_block_set_next(hak_block *b, const void *next)
+{
+    hak_track_internal_open(b);
+    b->link = (uintptr_t)next ^ ((uintptr_t)b >> 12) ^ hak_keys.link;
+    hak_track_internal_close(b);
+}
+
+/* Decoded link, unchecked: callers validate it against the slab. */
+hak_inline uintptr_t hak_block_next(const hak_block *b)
+{
+    hak_track_internal_open(b);
+    uintptr_t v = b->link ^ ((uintptr_t)b >> 12) ^ hak_keys.link;
+    hak_track_internal_close(b);
+    return v;
+}
+
+/* `b` is a block the caller believes live (being freed). */
+hak_inline bool hak_block_is_freed(const hak_block *b)
+{
+    return hak_track_is_free(b) || b->canary == ((uintptr_t)b ^ hak_keys.canary);
+}
+
+/* `b` is live; the caller poisons it (hak_track_free) afterwards. */
+hak_inline void hak_block_mark_freed(hak_block *b)
+{
+    b->canary = (uintptr_t)b ^ hak_keys.canary;
+}
+
+/* The caller has unpoisoned `b` (hak_track_alloc) before. */
+hak_inline void hak_block_mark_allocated(hak_block *b)
+{
+    b->canary = 0;
+}
+
+#endif

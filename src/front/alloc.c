@@ -1,0 +1,393 @@
+/*
+ * alloc.c - the hak_* API and the out-of-line parts of every entry point:
+ * calloc, realloc, the aligned family, usable size, and the free paths
+ * that are not a local Tiny/Mid free (remote, Large, Huge, misuse).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "front/api.h"
+#include "hakmem.h"
+#include "runtime/background.h"
+#include "base/diag.h"
+#include "config/forward.h"
+#include "tiers/huge.h"
+#include "runtime/init.h"
+#include "tiers/large.h"
+#include "config/options.h"
+#include "small/remote_free.h"
+#include "runtime/stats.h"
+
+/* ---- misuse ---- */
+
+void hak_small_free_invalid(const void *p, const hak_slab *s)
+{
+    /* Reached from the fast path by a tail jump (api.h); never returns. */
+    hak_fatal_block("invalid free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
+                                                                           : "not the start of a Mid",
+                    s->block_size);
+}
+
+void hak_small_double_free(const void *p, const hak_slab *s)
+{
+    hak_fatal_block("double free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
+                    s->block_size);
+}
+
+/* p, a freed block, reached op (an invalid-pointer message). */
+static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_slab *s, const char *op)
+{
+    hak_fatal_block(hak_diag_freed(op), p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
+                    s->block_size);
+}
+
+void hak_free_size_mismatch(const void *p, size_t size)
+{
+    (void)size;
+    hak_fatal_ptr("free_sized with a size larger than the block at", p, NULL);
+}
+
+/* A pointer hakmem never handed out reached free, realloc or
+ * malloc_usable_size (op).  foreign_free decides: abort with the message,
+ * or warn once per function and let the caller treat it as a no-op, or
+ * stay silent.  Returns only in the last two cases. */
+enum { ALLOC_OP_FREE, ALLOC_OP_REALLOC, ALLOC_OP_USABLE, ALLOC_OP_COUNT };
+static const char *const alloc_op_name[ALLOC_OP_COUNT] = { "free of", "realloc of",
+                                                           "malloc_usable_size of" };
+static const char *const alloc_op_outcome[ALLOC_OP_COUNT] = {
+    "ignored, the memory is leaked", "ignored, realloc returns NULL with ENOMEM",
+    "ignored, 0 returned" };
+static _Atomic int alloc_foreign_warned[ALLOC_OP_COUNT];
+
+hak_cold static void alloc_foreign(int op, const void *p)
+{
+    int64_t mode = hak_opt(HAK_OPT_FOREIGN_FREE);
+    if (mode == 0)
+        hak_fatal_ptr(alloc_op_name[op], p, "not allocated by hakmem");
+    /* relaxed: only decides who prints the one warning. */
+    if (mode == 1 && !atomic_exchange_explicit(&alloc_foreign_warned[op], 1, memory_order_relaxed)) {
+        char msg[160];
+        hak_buf b = { .data = msg, .cap = sizeof msg - 1, .fd = -1 };
+        hak_buf_str(&b, alloc_op_name[op]);
+        hak_buf_char(&b, ' ');
+        hak_buf_hex(&b, (uint64_t)(uintptr_t)p);
+        hak_buf_str(&b, " (not allocated by hakmem): ");
+        hak_buf_str(&b, alloc_op_outcome[op]);
+        hak_buf_str(&b, "; further such calls are not reported");
+        msg[b.len] = 0;
+        hak_warn(msg);
+    }
+}
+
+void hak_small_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b, unsigned kind)
+{
+    memset(b, 0, s->block_size);
+    hak_block_mark_freed(b);
+    hak_track_free(b, s->block_size);
+    if (kind == HAK_TINY_SLAB_SHIFT)
+        hak_tiny_free_local(h, s->cls, b);
+    else
+        hak_mid_free_local(h, s->cls, b);
+}
+
+/* A Tiny/Mid block checked by a thread that does not own its slab (or a
+ * pointer into a free slab).  Same checks as the fast path, then the
+ * remote push. */
+static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char *op)
+{
+    /* relaxed: a slab freed under our feet would itself be misuse. */
+    if (hak_unlikely(!atomic_load_explicit(&s->in_use, memory_order_relaxed)))
+        hak_fatal_ptr(op, p, "not an allocated block");
+    /* Named after the call that was given p (hakmem(3), DIAGNOSTICS). */
+    if (hak_unlikely(!hak_slab_is_block_start(s, (uintptr_t)p)))
+        hak_fatal_block(op, p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
+                                                                 : "not the start of a Mid",
+                        s->block_size);
+    hak_block *b = (hak_block *)p;
+    if (hak_unlikely(hak_block_is_freed(b)))
+        alloc_small_freed(p, s, op);
+    return b;
+}
+
+void hak_small_free_other(void *p, hak_slab *s, size_t expected)
+{
+    hak_block *b = alloc_small_check(p, s, "invalid free of");
+    if (expected > s->block_size)
+        hak_free_size_mismatch(p, expected);
+    if (hak_secure.zero_on_free)
+        memset(b, 0, s->block_size);
+    hak_block_mark_freed(b);
+    hak_track_free(b, s->block_size);
+    hak_heap *h = hak_heap_tls;
+    if (h != &hak_heap_empty)
+        h->cstats[s->cls].remote_frees++;
+    else
+        hak_stat_add(&hak_gstats.heapless_class_frees[s->cls], 1);
+    hak_remote_free_push(s, b);
+}
+
+void hak_free_slow(void *p, unsigned kind, size_t expected)
+{
+    if (p == NULL)
+        return;
+    switch (kind) {
+    case HAK_SEGMAP_LARGE:
+        hak_large_free(p, expected);
+        hak_background_serve(); /* safe point: the free is complete */
+        return;
+    case HAK_SEGMAP_HUGE_HEAD:
+    case HAK_SEGMAP_HUGE_TAIL:
+        if (hak_huge_contains(p)) {
+            hak_huge_free(p, expected);
+            hak_background_serve(); /* safe point: the free is complete */
+            return;
+        }
+        /* Past the end of a Huge mapping, in the rest of its last region:
+         * someone else's memory. */
+        /* fall through */
+    default:
+        hak_init_ensure();
+        if (hak_forward) {
+            hak_libc.free(p);
+            return;
+        }
+        alloc_foreign(ALLOC_OP_FREE, p);
+    }
+}
+
+/* ---- allocation beyond the Mid tier ---- */
+
+void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
+{
+    hak_background_serve(); /* safe point, see background.h */
+    if (hak_unlikely(!hak_init_ensure() || hak_forward)) {
+        *zeroed = false;
+        return align <= HAK_MIN_ALIGN ? hak_libc.malloc(size) : hak_libc.memalign(align, size);
+    }
+    if (size <= HAK_LARGE_MAX && align <= HAK_LARGE_MAX)
+        return hak_large_alloc(size, align, zeroed);
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_huge_alloc(size, align, zeroed);
+}
+
+void *hak_calloc_impl(size_t count, size_t size)
+{
+    size_t total;
+    if (hak_unlikely(__builtin_mul_overflow(count, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total <= HAK_MID_MAX) {
+        void *p = hak_api_malloc(total);
+        if (p)
+            memset(p, 0, total);
+        return p;
+    }
+    bool zeroed = false;
+    void *p = hak_alloc_big(total, 0, &zeroed);
+    if (p && !zeroed)
+        memset(p, 0, total);
+    return p;
+}
+
+/* ---- usable size and realloc ---- */
+
+size_t hak_usable_size_impl(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    uintptr_t a = (uintptr_t)p;
+    unsigned kind = hak_segmap_get(a);
+    if (kind >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, kind);
+        alloc_small_check(p, s, "malloc_usable_size of invalid pointer");
+        return s->block_size;
+    }
+    if (kind == HAK_SEGMAP_LARGE)
+        return hak_large_usable(p);
+    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
+        return hak_huge_usable(p);
+    hak_init_ensure();
+    if (hak_forward)
+        return hak_libc.usable_size((void *)p);
+    alloc_foreign(ALLOC_OP_USABLE, p);
+    return 0;
+}
+
+static void *alloc_move(void *p, size_t old_usable, size_t size)
+{
+    void *q = hak_api_malloc(size);
+    if (q == NULL)
+        return NULL; /* p stays valid, errno is ENOMEM */
+    memcpy(q, p, old_usable < size ? old_usable : size);
+    hak_api_free(p);
+    return q;
+}
+
+void *hak_realloc_impl(void *p, size_t size)
+{
+    if (p == NULL)
+        return hak_api_malloc(size);
+    if (size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        hak_api_free(p);
+        return NULL;
+    }
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t a = (uintptr_t)p;
+    unsigned kind = hak_segmap_get(a);
+    if (kind >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, kind);
+        alloc_small_check(p, s, "realloc of invalid pointer");
+        size_t usable = s->block_size;
+        if (size <= usable && size >= usable / 2)
+            return p;
+        if (size <= usable && usable <= 64)
+            return p;
+        return alloc_move(p, usable, size);
+    }
+    if (kind == HAK_SEGMAP_LARGE) {
+        if (hak_large_resize(p, size))
+            return p;
+        return alloc_move(p, hak_large_usable(p), size);
+    }
+    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
+        if (size > HAK_LARGE_MAX)
+            return hak_huge_realloc(p, size);
+        return alloc_move(p, hak_huge_usable(p), size);
+    }
+    hak_init_ensure();
+    if (hak_forward)
+        return hak_libc.realloc(p, size);
+    alloc_foreign(ALLOC_OP_REALLOC, p);
+    /* warn/ignore: the old size is unknown, so nothing can be copied; the
+     * caller sees an allocation failure and keeps its block. */
+    errno = ENOMEM;
+    return NULL;
+}
+
+void *hak_reallocarray_impl(void *p, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc_impl(p, total);
+}
+
+/* ---- aligned allocation ---- */
+
+/* align: a power of two. */
+void *hak_aligned_impl(size_t align, size_t size)
+{
+    if (align <= HAK_MIN_ALIGN)
+        return hak_api_malloc(size);
+    hak_init_ensure(); /* the decision to forward is made there */
+    if (hak_unlikely(hak_forward))
+        return hak_libc.memalign(align, size);
+    if (size > HAK_ALLOC_MAX || align > HAK_ALLOC_MAX / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    int cls = hak_small_class_aligned(size, align);
+    if (cls >= 0)
+        return hak_class_is_tiny((unsigned)cls) ? hak_tiny_alloc_class((unsigned)cls)
+                                                 : hak_mid_alloc_class((unsigned)cls);
+    bool zeroed;
+    return hak_alloc_big(size, align, &zeroed);
+}
+
+int hak_posix_memalign_impl(void **out, size_t align, size_t size)
+{
+    if (!hak_is_pow2(align) || align < sizeof(void *))
+        return EINVAL;
+    int saved = errno;
+    void *p = hak_aligned_impl(align, size);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void *hak_aligned_alloc_impl(size_t align, size_t size)
+{
+    if (!hak_is_pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hak_aligned_impl(align, size);
+}
+
+void *hak_memalign_impl(size_t align, size_t size)
+{
+    /* glibc: any alignment is rounded up to a power of two. */
+    if (align > HAK_ALLOC_MAX / 2) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!hak_is_pow2(align)) {
+        size_t a = HAK_MIN_ALIGN;
+        while (a < align)
+            a <<= 1;
+        align = a;
+    }
+    return hak_aligned_impl(align, size);
+}
+
+void *hak_valloc_impl(size_t size)
+{
+    return hak_aligned_impl(HAK_PAGE_SIZE, size);
+}
+
+void *hak_pvalloc_impl(size_t size)
+{
+    if (size > HAK_ALLOC_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size == 0 ? HAK_PAGE_SIZE : hak_align_up(size, HAK_PAGE_SIZE);
+    return hak_aligned_impl(HAK_PAGE_SIZE, rounded);
+}
+
+void hak_free_aligned_sized_impl(void *p, size_t align, size_t size)
+{
+    if (p != NULL && (!hak_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0))
+        hak_fatal_ptr("free_aligned_sized with a wrong alignment for", p, NULL);
+    hak_api_free_sized(p, size);
+}
+
+/* ---- the hak_ API ---- */
+
+HAK_API void *hak_malloc(size_t size) { return hak_api_malloc(size); }
+HAK_API void hak_free(void *p) { hak_api_free(p); }
+HAK_API void hak_free_sized(void *p, size_t size) { hak_api_free_sized(p, size); }
+HAK_API void hak_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    hak_free_aligned_sized_impl(p, align, size);
+}
+HAK_API void *hak_calloc(size_t count, size_t size) { return hak_calloc_impl(count, size); }
+HAK_API void *hak_realloc(void *p, size_t size) { return hak_realloc_impl(p, size); }
+HAK_API void *hak_reallocarray(void *p, size_t count, size_t size)
+{
+    return hak_reallocarray_impl(p, count, size);
+}
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t size)
+{
+    return hak_posix_memalign_impl(out, align, size);
+}
+HAK_API void *hak_aligned_alloc(size_t align, size_t size)
+{
+    return hak_aligned_alloc_impl(align, size);
+}
+HAK_API void *hak_memalign(size_t align, size_t size) { return hak_memalign_impl(align, size); }
+HAK_API void *hak_valloc(size_t size) { return hak_valloc_impl(size); }
+HAK_API void *hak_pvalloc(size_t size) { return hak_pvalloc_impl(size); }
+HAK_API size_t hak_malloc_usable_size(const void *p) { return hak_usable_size_impl(p); }

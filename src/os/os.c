@@ -1,0 +1,196 @@
+/*
+ * os.c - kernel interface.  Every mmap/munmap/madvise/mremap in hakmem is
+ * here.  Calls preserve errno on success so that a successful malloc never
+ * changes errno.
+ */
+#define _GNU_SOURCE
+#include "os/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void *hak_os_map(size_t size)
+{
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    errno = saved;
+    return p;
+}
+
+void *hak_os_map_aligned(size_t size, size_t align, size_t offset)
+{
+    if (size > SIZE_MAX - align)
+        return NULL;
+    size_t total = size + align;
+    char *raw = hak_os_map(total);
+    if (raw == NULL)
+        return NULL;
+    uintptr_t start = hak_align_up((uintptr_t)raw + offset, align) - offset;
+    size_t front = start - (uintptr_t)raw;
+    size_t back = total - front - size;
+    if (front)
+        hak_os_unmap(raw, front);
+    if (back)
+        hak_os_unmap((char *)start + size, back);
+    return (void *)start;
+}
+
+void hak_os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    munmap(p, size);
+    errno = saved;
+}
+
+bool hak_os_protect(void *p, size_t size, bool accessible)
+{
+    int saved = errno;
+    bool ok = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
+void hak_os_purge(void *p, size_t size, bool lazy_free)
+{
+    int saved = errno;
+    int advice = lazy_free ? MADV_FREE : MADV_DONTNEED;
+    if (madvise(p, size, advice) != 0 && lazy_free)
+        madvise(p, size, MADV_DONTNEED); /* kernels before 4.5: no MADV_FREE */
+    errno = saved;
+}
+
+bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, 0);
+    errno = saved;
+    return q == p;
+}
+
+bool hak_os_remap_to(void *p, size_t old_size, size_t new_size, void *dst)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    errno = saved;
+    return q == dst;
+}
+
+uint64_t hak_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* splitmix64: mixes the fallback entropy below. */
+static uint64_t os_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+void hak_os_random(void *buf, size_t len)
+{
+    int saved = errno;
+    unsigned char *out = buf;
+    size_t got = 0;
+    while (got < len) {
+        long r = syscall(SYS_getrandom, out + got, len - got, 1 /* GRND_NONBLOCK */);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < len) {
+        /* No getrandom (old kernel, seccomp): mix the kernel's AT_RANDOM
+         * bytes with addresses and time.  Weaker, never predictable to a
+         * remote attacker who cannot read our memory. */
+        const unsigned char *at = (const unsigned char *)getauxval(AT_RANDOM);
+        uint64_t seed = (uint64_t)(uintptr_t)&seed ^ hak_os_now_ms() ^ (uint64_t)getpid() << 32;
+        for (size_t i = got; i < len; i++) {
+            seed = os_mix(seed + (at ? at[i % 16] : 0) + i);
+            out[i] = (unsigned char)seed;
+        }
+    }
+    errno = saved;
+}
+
+void hak_os_write(int fd, const char *buf, size_t len)
+{
+    int saved = errno;
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        buf += w;
+        len -= (size_t)w;
+    }
+    errno = saved;
+}
+
+void hak_os_yield(void)
+{
+    sched_yield();
+}
+
+void hak_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected)
+{
+    int saved = errno;
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    errno = saved;
+}
+
+void hak_os_futex_wake(_Atomic uint32_t *addr, int count)
+{
+    int saved = errno;
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+    errno = saved;
+}
+
+uint64_t hak_os_peak_rss_kib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_maxrss;
+}
+
+uint64_t hak_os_current_rss_kib(void)
+{
+    int saved = errno;
+    uint64_t kib = 0;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[128];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            const char *s = buf;
+            while (*s && *s != ' ')
+                s++;
+            uint64_t pages = 0;
+            while (*s == ' ')
+                s++;
+            while (*s >= '0' && *s <= '9')
+                pages = pages * 10 + (uint64_t)(*s++ - '0');
+            kib = pages * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+        }
+    }
+    errno = saved;
+    return kib;
+}

@@ -1,0 +1,110 @@
+/*
+ * init.c - process initialisation, fork handlers, library constructor and
+ * destructor.
+ *
+ * Initialisation runs in two steps under one lock.  Step 1 makes the
+ * allocator usable and calls nothing that could allocate: the secret keys
+ * and the options.  Step 2 calls into libc (pthread_key_create,
+ * pthread_atfork), which may allocate; such a nested call from the
+ * initialising thread is recognised (init_owner) and served normally.
+ * Other threads wait on the lock until initialisation is complete.
+ */
+#define _GNU_SOURCE
+#include "runtime/init.h"
+
+#include <pthread.h>
+
+#include "base/block.h"
+#include "config/forward.h"
+#include "small/heap.h"
+#include "tiers/huge.h"
+#include "tiers/large.h"
+#include "runtime/background.h"
+#include "runtime/learner.h"
+#include "os/lock.h"
+#include "config/options.h"
+#include "os/os.h"
+#include "config/secure.h"
+#include "small/segment.h"
+#include "runtime/stats.h"
+
+_Atomic int hak_init_state;
+hak_keys_t hak_keys;
+
+static hak_lock init_lock;
+/* The initialising thread, identified by the address of its TLS marker. */
+static _Atomic(const void *) init_owner;
+static HAK_TLS char init_marker;
+
+static void init_fork_prepare(void)
+{
+    hak_heap_fork_prepare();
+    hak_segment_fork_prepare();
+    hak_large_fork_prepare();
+    hak_huge_fork_prepare();
+}
+
+static void init_fork_parent(void)
+{
+    hak_huge_fork_parent();
+    hak_large_fork_parent();
+    hak_segment_fork_parent();
+    hak_heap_fork_parent();
+}
+
+static void init_fork_child(void)
+{
+    hak_huge_fork_child();
+    hak_large_fork_child();
+    hak_segment_fork_child();
+    hak_heap_fork_child();
+    hak_background_fork_child();
+}
+
+bool hak_init_slow(void)
+{
+    /* relaxed: only this thread ever stores its own marker address. */
+    if (atomic_load_explicit(&init_owner, memory_order_relaxed) == &init_marker)
+        return true;
+    hak_lock_acquire(&init_lock);
+    if (atomic_load_explicit(&hak_init_state, memory_order_relaxed) == 2) {
+        hak_lock_release(&init_lock);
+        return true;
+    }
+    atomic_store_explicit(&init_owner, &init_marker, memory_order_relaxed);
+    atomic_store_explicit(&hak_init_state, 1, memory_order_relaxed);
+
+    /* Step 1: nothing here may allocate. */
+    hak_keys_t keys;
+    hak_os_random(&keys, sizeof keys);
+    keys.canary |= 1; /* never 0, so a zeroed block never looks freed */
+    hak_keys = keys;
+    hak_options_init();
+    hak_secure_init();
+    hak_forward_decide();
+
+    /* Step 2: libc calls that may come back into malloc. */
+    hak_heap_init_global();
+    pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
+
+    atomic_store_explicit(&init_owner, NULL, memory_order_relaxed);
+    /* release: everything above is visible to threads that see state 2. */
+    atomic_store_explicit(&hak_init_state, 2, memory_order_release);
+    hak_lock_release(&init_lock);
+    return true;
+}
+
+__attribute__((constructor)) static void hak_constructor(void)
+{
+    hak_init_ensure();
+    /* From here on libc can start threads for us (not in a program that
+     * keeps the C library's allocator). */
+    if (!hak_forward)
+        atomic_store_explicit(&hak_background_allowed, 1, memory_order_relaxed);
+    hak_learner_poke();
+}
+
+__attribute__((destructor)) static void hak_destructor(void)
+{
+    hak_stats_at_exit();
+}

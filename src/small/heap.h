@@ -1,0 +1,165 @@
+/*
+ * heap.h - the per-thread heap: the HOT caches (Tiny stacks, Mid rings),
+ * the WARM pools and the slow-path state of every class, and the thread's
+ * counters.
+ *
+ * A thread reaches its heap through one initial-exec TLS pointer.  Until the
+ * thread's first slow-path call it points at hak_heap_empty, whose caches are
+ * all empty, so "not initialised" is just another cache miss and the fast
+ * paths carry no init check.  Heaps are never unmapped: a thread's exit
+ * returns its heap to a pool for the next thread, and remote freers may hold
+ * a heap pointer briefly (see remote_free.c).
+ */
+#ifndef HAK_HEAP_H
+#define HAK_HEAP_H
+
+#include "internal.h"
+#include "tiers/large.h"
+#include "base/size_class.h"
+#include "small/slab.h"
+
+#define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
+#define HAK_MID_RING_MAX    64  /* slots per Mid ring, a power of two */
+#define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
+#define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
+#define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
+
+typedef struct hak_class_slabs {
+    hak_slab *warm[HAK_WARM_MAX]; /* owned slabs with free blocks, top = last */
+    uint32_t warm_count;
+    hak_slab *partial;            /* owned slabs with free blocks beyond the warm pool */
+    hak_slab *full;               /* owned slabs with every block out */
+} hak_class_slabs;
+
+/* Counters of one class in one heap.  Written only by the owning thread
+ * with plain stores; readers (stats) tolerate torn-in-time sums. */
+typedef struct hak_class_stats {
+    uint64_t slow_allocs;   /* mallocs that missed the cache */
+    uint64_t refills;       /* batch refills */
+    uint64_t refill_blocks; /* blocks moved slab -> cache */
+    uint64_t flush_blocks;  /* blocks moved cache -> slab */
+    uint64_t warm_hits;     /* cache misses served by a warm-pool slab */
+    uint64_t warm_misses;   /* cache misses that found the warm pool empty */
+    uint64_t prefills;      /* secondary prefills */
+    uint64_t prefill_slabs; /* slabs brought in by them */
+    uint64_t remote_frees;  /* frees of this class's blocks owned by another heap */
+    uint64_t adopted;       /* abandoned slabs adopted */
+    uint64_t fresh_slabs;   /* slabs formatted */
+} hak_class_stats;
+
+typedef struct hak_tier_stats {
+    uint64_t allocs, frees, bytes_alloc, bytes_freed;
+} hak_tier_stats;
+
+typedef struct hak_heap {
+    /* ---- HOT: touched by the fast paths ---- */
+    /* Tiny cache of class c: a stack growing down inside tiny_slots[c],
+     * holding [tiny_top[c], tiny_end[c]); full at tiny_base[c] (end - cap).
+     * A zeroed heap (hak_heap_empty) has top == end == NULL: empty. */
+    void **tiny_top[HAK_TINY_CLASSES];
+    void **tiny_end[HAK_TINY_CLASSES];
+    void **tiny_base[HAK_TINY_CLASSES];
+    uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
+    uint32_t mid_count[HAK_MID_CLASSES];
+    uint32_t mid_cap[HAK_MID_CLASSES];
+    /* Frees pushed into this heap's caches, per class: the one counter on
+     * a fast path (mallocs are derived from it, see stats.c).  One array
+     * per tier so that each free path increments memory in one instruction. */
+    uint64_t tiny_frees[HAK_TINY_CLASSES];
+    uint64_t mid_frees[HAK_MID_CLASSES];
+    void *tiny_slots[HAK_TINY_CLASSES][HAK_TINY_CACHE_MAX];
+    void *mid_slots[HAK_MID_CLASSES][HAK_MID_RING_MAX];
+    hak_class_stats cstats[HAK_SMALL_CLASSES];
+
+    /* ---- WARM / slow path ---- */
+    hak_class_slabs cls[HAK_SMALL_CLASSES];
+    uint32_t batch[HAK_SMALL_CLASSES];  /* blocks per batch refill */
+    uint32_t warm_cap;                  /* warm pool slots used per class */
+    /* Free-run drain (tiny.c, mid.c).  A class whose cache overflowed
+     * HAK_DRAIN_OVERFLOWS times with no refill in between is in a run of
+     * frees (a structure being torn down): its cap drops to 0, so the rest
+     * of the run goes straight back to the slabs and no cached block is
+     * left pinning a mostly free slab when the thread stops allocating (the
+     * purge can then return those slabs even if the thread never calls us
+     * again).  The next allocation miss of the class restores the cap. */
+    uint32_t free_run[HAK_SMALL_CLASSES];  /* overflows since the last refill */
+    uint32_t drain_cap[HAK_SMALL_CLASSES]; /* cap to restore; 0: not draining */
+    uint32_t prefill_budget;            /* slabs per secondary prefill */
+    hak_slab *empty[HAK_SEG_KINDS][HAK_EMPTY_CACHE_MAX];
+    uint32_t empty_count[HAK_SEG_KINDS];
+    uint32_t empty_cap[HAK_SEG_KINDS];
+    hak_large_cache large;
+    hak_tier_stats large_stats;
+    uint64_t large_cache_misses;        /* Large mallocs the run cache could not serve */
+    uint32_t learn_epoch;               /* learner decisions adopted (learner.h) */
+    uint32_t trim_epoch;                /* malloc_trim requests honoured (compat.c) */
+    uint64_t rng;                       /* random_freelist shuffle state (secure.h) */
+
+    /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
+     * Many pushers, the owner takes the whole list at once. */
+    _Atomic(hak_block *) delayed;
+
+    /* ---- bookkeeping ---- */
+    struct hak_heap *all_next;  /* registry of every heap, never unlinked */
+    struct hak_heap *pool_next; /* free heap pool */
+    bool live;                  /* owned by a running thread */
+    uint64_t generation;        /* times this heap was (re)used */
+} hak_heap;
+
+/* Frees pushed into h's cache of class cls (see tiny_frees). */
+hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
+{
+    const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny_frees[cls]
+                                               : &h->mid_frees[cls - HAK_TINY_CLASSES];
+    return *(const volatile uint64_t *)c; /* racy read by stats, see stats.c */
+}
+
+hak_inline uint32_t hak_tiny_count(const hak_heap *h, unsigned c)
+{
+    return (uint32_t)(h->tiny_end[c] - h->tiny_top[c]);
+}
+
+hak_inline uint32_t hak_tiny_cap(const hak_heap *h, unsigned c)
+{
+    return (uint32_t)(h->tiny_end[c] - h->tiny_base[c]);
+}
+
+/* The i-th oldest block in the Tiny cache of class c. */
+hak_inline void *hak_tiny_cached(const hak_heap *h, unsigned c, unsigned i)
+{
+    return h->tiny_end[c][-1 - (int)i];
+}
+
+/* Set the cap of a Tiny cache (the first call also makes it empty). */
+void hak_tiny_set_cap(hak_heap *h, unsigned c, uint32_t cap);
+
+extern HAK_TLS hak_heap *hak_heap_tls;
+extern HAK_HIDDEN hak_heap hak_heap_empty;
+
+hak_inline hak_heap *hak_heap_current(void) { return hak_heap_tls; }
+
+/* The calling thread's heap, created on first use; NULL if out of memory. */
+hak_heap *hak_heap_get(void);
+/* Registry walk for stats: first heap and next. */
+hak_heap *hak_heap_first(void);
+/* Flush the calling thread's caches back to their slabs (malloc_trim, exit). */
+void hak_heap_flush_caches(hak_heap *h);
+/* malloc_trim from another thread asks every heap to flush its caches on
+ * its next slow path. */
+extern _Atomic uint32_t hak_trim_epoch;
+void hak_heap_trim(hak_heap *h);
+/* Thread exit: flush, abandon every slab, return the heap to the pool. */
+void hak_heap_release(hak_heap *h);
+/* (Re)apply option values (cache caps, batches) to a heap. */
+void hak_heap_apply_options(hak_heap *h);
+/* Adopt the learner's latest caps (slow paths call it when the epoch moved). */
+void hak_heap_apply_learned(hak_heap *h);
+/* Allocate never-freed metadata (heaps) from the meta arena. */
+void *hak_meta_alloc(size_t size);
+
+void hak_heap_init_global(void);
+void hak_heap_fork_prepare(void);
+void hak_heap_fork_parent(void);
+void hak_heap_fork_child(void);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * segment.c - small segment pools.
+ *
+ * Small segments are never unmapped: their slab descriptors are nodes of
+ * the lock-free abandoned stacks, which may read a descriptor after it left
+ * the stack (see lfstack.h).  Free slabs are purged with madvise, so the
+ * memory (RSS) goes back to the OS and only the address range is retained,
+ * as jemalloc does by default; a later segment need reuses it.
+ */
+#include "small/segment.h"
+
+#include "base/block.h"
+#include "base/diag.h"
+#include "os/lock.h"
+#include "config/options.h"
+#include "os/os.h"
+#include "runtime/purge.h"
+#include "base/segment_map.h"
+#include "runtime/stats.h"
+
+typedef struct segment_pool {
+    hak_lock lock;
+    hak_segment *avail;  /* segments with FREE slabs */
+    size_t mapped;       /* segments of this kind */
+    size_t free_slabs;   /* FREE slabs over all segments */
+    size_t dirty_slabs;  /* FREE slabs not purged */
+} segment_pool;
+
+static segment_pool segment_pools[HAK_SEG_KINDS];
+static const uint8_t segment_shift[HAK_SEG_KINDS] = { HAK_TINY_SLAB_SHIFT, HAK_MID_PAGE_SHIFT };
+
+static void segment_list_push(segment_pool *pool, hak_segment *seg)
+{
+    seg->prev = NULL;
+    seg->next = pool->avail;
+    if (pool->avail)
+        pool->avail->prev = seg;
+    pool->avail = seg;
+    seg->listed = true;
+}
+
+static void segment_list_remove(segment_pool *pool, hak_segment *seg)
+{
+    if (seg->prev)
+        seg->prev->next = seg->next;
+    else
+        pool->avail = seg->next;
+    if (seg->next)
+        seg->next->prev = seg->prev;
+    seg->next = seg->prev = NULL;
+    seg->listed = false;
+}
+
+/* Called without the pool lock: mapping can take a while. */
+static hak_segment *segment_map_new(unsigned kind)
+{
+    hak_segment *seg = hak_purge_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    if (seg == NULL)
+        return NULL;
+    unsigned shift = segment_shift[kind];
+    unsigned count = (unsigned)(HAK_SEGMENT_SIZE >> shift);
+    uintptr_t base = (uintptr_t)seg;
+    seg->magic = hak_keys.header ^ base;
+    seg->shift = (uint8_t)shift;
+    seg->slab_count = (uint8_t)count;
+    seg->kind = (uint8_t)kind;
+    /* Slab 0 holds this header. */
+    seg->free_mask = (count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << count) - 1)) & ~(uint64_t)1;
+    seg->free_count = count - 1;
+    seg->dirty_mask = 0; /* fresh pages read as zero and are not resident */
+    for (unsigned i = 0; i < count; i++) {
+        hak_slab *s = &seg->slabs[i];
+        s->shift = (uint8_t)shift;
+        s->segnum = (uint32_t)(base >> HAK_SEGMENT_SHIFT);
+        s->start = base + ((uintptr_t)i << shift);
+        s->state = HAK_SLAB_FREE;
+    }
+    /* After the header is complete: the map is what lets free() look here. */
+    hak_segmap_set(base, 1, (uint8_t)shift);
+    hak_stats_segment_mapped(HAK_SEGMENT_SIZE);
+    return seg;
+}
+
+unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
+{
+    segment_pool *pool = &segment_pools[kind];
+    unsigned got = 0;
+    hak_lock_acquire(&pool->lock);
+    while (got < n) {
+        hak_segment *seg = pool->avail;
+        if (seg == NULL) {
+            hak_lock_release(&pool->lock);
+            hak_segment *fresh = segment_map_new(kind);
+            hak_lock_acquire(&pool->lock);
+            if (fresh == NULL)
+                break;
+            pool->mapped++;
+            pool->free_slabs += fresh->free_count;
+            segment_list_push(pool, fresh);
+            continue;
+        }
+        /* Prefer slabs whose pages are still resident: reusing them costs
+         * no page faults and lets the clean ones stay unbacked. */
+        uint64_t pick = seg->free_mask & seg->dirty_mask;
+        if (pick == 0)
+            pick = seg->free_mask;
+        /* A listed segment has a FREE slab; if not, its counts were
+         * corrupted (a slab released twice). */
+        if (hak_unlikely(pick == 0))
+            hak_fatal_ptr("corrupted segment at", seg, "listed without a free slab");
+        unsigned i = (unsigned)__builtin_ctzll(pick);
+        uint64_t bit = (uint64_t)1 << i;
+        if (seg->dirty_mask & bit) {
+            pool->dirty_slabs--;
+            hak_retained_sub((size_t)1 << seg->shift);
+        }
+        seg->free_mask &= ~bit;
+        seg->dirty_mask &= ~bit;
+        seg->free_count--;
+        pool->free_slabs--;
+        if (seg->free_count == 0)
+            segment_list_remove(pool, seg);
+        out[got++] = &seg->slabs[i];
+    }
+    hak_lock_release(&pool->lock);
+    return got;
+}
+
+void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
+{
+    segment_pool *pool = &segment_pools[kind];
+    uint64_t now = hak_os_now_ms();
+    hak_lock_acquire(&pool->lock);
+    for (unsigned k = 0; k < n; k++) {
+        hak_slab *s = slabs[k];
+        hak_segment *seg = hak_segment_of(s->start);
+        unsigned index = hak_slab_index(s);
+        uint64_t bit = (uint64_t)1 << index;
+        if (hak_unlikely((seg->free_mask & bit) != 0 || index == 0))
+            hak_fatal_ptr("slab released twice at", (void *)s->start, "allocator state corrupted");
+        /* relaxed: only misuse checks read these from other threads. */
+        atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+        atomic_store_explicit(&s->in_use, 0, memory_order_relaxed);
+        s->state = HAK_SLAB_FREE;
+        s->freed_ms = now;
+        seg->free_mask |= bit;
+        seg->dirty_mask |= bit;
+        seg->free_count++;
+        pool->free_slabs++;
+        pool->dirty_slabs++;
+        hak_retained_add((size_t)1 << seg->shift);
+        if (!seg->listed)
+            segment_list_push(pool, seg);
+    }
+    hak_lock_release(&pool->lock);
+    hak_purge_maybe(now);
+}
+
+size_t hak_segment_purge(uint64_t now_ms, bool force)
+{
+    uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    bool lazy = hak_opt(HAK_OPT_PURGE_MODE) == 1;
+    size_t purged = 0;
+    for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++) {
+        segment_pool *pool = &segment_pools[kind];
+        hak_lock_acquire(&pool->lock);
+        if (pool->dirty_slabs == 0) {
+            hak_lock_release(&pool->lock);
+            continue;
+        }
+        for (hak_segment *seg = pool->avail; seg; seg = seg->next) {
+            uint64_t dirty = seg->dirty_mask;
+            while (dirty) {
+                unsigned i = (unsigned)__builtin_ctzll(dirty);
+                dirty &= dirty - 1;
+                hak_slab *s = &seg->slabs[i];
+                if (!force && now_ms - s->freed_ms < delay)
+                    continue;
+                size_t size = (size_t)1 << seg->shift;
+                hak_os_purge((void *)s->start, size, lazy);
+                seg->dirty_mask &= ~((uint64_t)1 << i);
+                pool->dirty_slabs--;
+                hak_retained_sub(size);
+                purged += size;
+            }
+        }
+        hak_lock_release(&pool->lock);
+    }
+    if (purged)
+        hak_stats_purged(purged);
+    return purged;
+}
+
+void hak_segment_totals_get(hak_segment_totals *t)
+{
+    t->mapped_bytes = t->free_dirty_bytes = t->free_bytes = t->in_use_bytes = 0;
+    t->free_slabs = 0;
+    for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++) {
+        segment_pool *pool = &segment_pools[kind];
+        size_t slab = (size_t)1 << segment_shift[kind];
+        hak_lock_acquire(&pool->lock);
+        t->mapped_bytes += pool->mapped * HAK_SEGMENT_SIZE;
+        t->free_bytes += pool->free_slabs * slab;
+        t->free_slabs += pool->free_slabs;
+        t->free_dirty_bytes += pool->dirty_slabs * slab;
+        /* Every segment's first slab holds its header. */
+        size_t usable = pool->mapped * ((HAK_SEGMENT_SIZE / slab) - 1);
+        t->in_use_bytes += (usable - pool->free_slabs) * slab;
+        hak_lock_release(&pool->lock);
+    }
+}
+
+void hak_segment_fork_prepare(void)
+{
+    for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++)
+        hak_lock_acquire(&segment_pools[kind].lock);
+}
+
+void hak_segment_fork_parent(void)
+{
+    for (unsigned kind = HAK_SEG_KINDS; kind-- > 0;)
+        hak_lock_release(&segment_pools[kind].lock);
+}
+
+void hak_segment_fork_child(void)
+{
+    for (unsigned kind = 0; kind < HAK_SEG_KINDS; kind++)
+        hak_lock_reset(&segment_pools[kind].lock);
+}

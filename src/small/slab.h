@@ -1,0 +1,183 @@
+/*
+ * slab.h - slabs (Tiny, 64 KiB) and pages (Mid, 256 KiB) of one size class,
+ * and the small segments that hold them.
+ *
+ * A slab is owned by one heap (thread).  Only the owner touches the
+ * owner-private fields (free list, bump index, used count, list links); other
+ * threads free into it by pushing onto `thread_free` with one CAS and the
+ * owner collects that list in batch.  The descriptor lives in the segment
+ * header, so a slab's memory is all blocks and its first block is aligned
+ * to the slab size.
+ *
+ * thread_free holds a list head (bits 4..47; blocks are 16-aligned), the
+ * number of blocks on the list (bits 48..63, so the owner collects the list
+ * without walking it) and a 2-bit tag (bits 0..1):
+ *   NORMAL     remote frees push blocks here, nothing else to do.
+ *   NOTIFY     the owner saw the slab full and wants to hear of the next
+ *              remote free: the first remote freer moves the tag to
+ *              NOTIFYING, hands its block to the owner heap's `delayed` list
+ *              (so the owner puts the slab back in use) and resets NORMAL.
+ *   NOTIFYING  that hand-off is in progress.
+ *   ABANDONED  the owner exited and the slab had no free block: the next
+ *              remote freer pushes its block, sets NORMAL and lists the slab
+ *              on its class's shared abandoned stack for adoption.
+ */
+#ifndef HAK_SLAB_H
+#define HAK_SLAB_H
+
+#include "base/block.h"
+#include "internal.h"
+#include "base/size_class.h"
+
+struct hak_heap;
+
+enum {
+    HAK_TF_NORMAL = 0,
+    HAK_TF_NOTIFY = 1,
+    HAK_TF_NOTIFYING = 2,
+    HAK_TF_ABANDONED = 3,
+    HAK_TF_TAG_MASK = 3,
+};
+
+#define HAK_TF_COUNT_SHIFT 48
+#define HAK_TF_COUNT_MAX   0xffffu
+#define HAK_TF_PTR_MASK    ((((uintptr_t)1 << HAK_TF_COUNT_SHIFT) - 1) & ~(uintptr_t)HAK_TF_TAG_MASK)
+
+hak_inline hak_block *hak_tf_head(uintptr_t w) { return (hak_block *)(w & HAK_TF_PTR_MASK); }
+hak_inline unsigned hak_tf_count(uintptr_t w) { return (unsigned)(w >> HAK_TF_COUNT_SHIFT); }
+
+/* Owner-private placement of a slab (meaningful while owned). */
+enum {
+    HAK_SLAB_FREE = 0,  /* in its segment, not formatted */
+    HAK_SLAB_EMPTY,     /* in a heap's empty-slab cache */
+    HAK_SLAB_WARM,      /* in the class's warm pool */
+    HAK_SLAB_PARTIAL,   /* owned, has free blocks, warm pool was full */
+    HAK_SLAB_FULL,      /* owned, every block handed out */
+    HAK_SLAB_ABANDONED, /* owner exited */
+};
+
+typedef struct hak_slab {
+    /* Line 0: read by every free of one of its blocks. */
+    _Atomic(struct hak_heap *) owner; /* NULL: free or abandoned */
+    /* Block-start test (hak_slab_offset_ok): block_size is 2^block_tz
+     * times an odd factor whose inverse mod 2^64 is block_inv. */
+    uint64_t block_inv;
+    uintptr_t start;                  /* first block == slab address */
+    uint64_t capacity;                /* blocks in the slab (64-bit: compared with
+                                       * a 64-bit value on the free fast path) */
+    uint32_t block_size;
+    uint8_t cls;
+    _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
+    uint8_t block_tz;                 /* trailing zero bits of block_size */
+    uint8_t shift;                    /* log2 slab size */
+    /* Owner-private. */
+    hak_block *free;                  /* local free list, encoded links */
+    uint16_t used;                    /* blocks out: in caches or with the user */
+    uint16_t bump;                    /* blocks [bump, capacity) never handed out */
+    uint8_t state;                    /* HAK_SLAB_* */
+    uint8_t warm_idx;                 /* index in the warm pool while WARM */
+
+    /* Line 1: written by other threads (thread_free, lf_next); the owner's
+     * list links, touched only on slow paths, fill it up. */
+    _Alignas(HAK_CACHE_LINE) _Atomic uintptr_t thread_free;
+    _Atomic uint32_t lf_next;         /* link in a shared lock-free stack */
+    uint32_t segnum;                  /* address >> HAK_SEGMENT_SHIFT */
+    uint64_t freed_ms;                /* segment lock: when it became FREE */
+    struct hak_slab *next, *prev;     /* owner-private: PARTIAL / FULL list links */
+} hak_slab;
+
+_Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
+_Static_assert(offsetof(hak_slab, thread_free) == HAK_CACHE_LINE, "remote-written fields on line 1");
+
+#define HAK_SEGMENT_SLABS_MAX 64
+
+/* Small segment: slab 0's memory holds this header; slabs 1.. are usable. */
+typedef struct hak_segment {
+    uint64_t magic;            /* hak_keys.header ^ address */
+    uint8_t shift;             /* slab shift == segment map value */
+    uint8_t slab_count;        /* slabs in the segment, the header's included */
+    uint8_t kind;              /* HAK_SEG_TINY / HAK_SEG_MID */
+    bool listed;               /* pool lock: on the kind's available list */
+    uint32_t free_count;       /* pool lock: FREE slabs */
+    uint64_t free_mask;        /* pool lock: bit i: slab i is FREE */
+    uint64_t dirty_mask;       /* pool lock: FREE slabs whose pages may be resident */
+    struct hak_segment *next, *prev; /* pool lock: available list */
+    hak_slab slabs[HAK_SEGMENT_SLABS_MAX];
+} hak_segment;
+
+enum { HAK_SEG_TINY = 0, HAK_SEG_MID = 1, HAK_SEG_KINDS = 2 };
+
+hak_inline hak_segment *hak_segment_of(uintptr_t addr)
+{
+    return (hak_segment *)(addr & ~(uintptr_t)HAK_SEGMENT_MASK);
+}
+
+/* `shift` is the segment map value of addr's region. */
+hak_inline hak_slab *hak_slab_of(uintptr_t addr, unsigned shift)
+{
+    return &hak_segment_of(addr)->slabs[(addr & HAK_SEGMENT_MASK) >> shift];
+}
+
+hak_inline unsigned hak_slab_kind(const hak_slab *s)
+{
+    return s->shift == HAK_TINY_SLAB_SHIFT ? HAK_SEG_TINY : HAK_SEG_MID;
+}
+
+/* Index of the slab in its segment. */
+hak_inline unsigned hak_slab_index(const hak_slab *s)
+{
+    return (unsigned)((s->start & HAK_SEGMENT_MASK) >> s->shift);
+}
+
+/* Global id for the lock-free stacks: (segment number << 6) | index. */
+hak_inline uint32_t hak_slab_id(const hak_slab *s) { return (s->segnum << 6) | hak_slab_index(s); }
+
+hak_inline hak_slab *hak_slab_from_id(uint32_t id)
+{
+    hak_segment *seg = (hak_segment *)((uintptr_t)(id >> 6) << HAK_SEGMENT_SHIFT);
+    return &seg->slabs[id & 63];
+}
+
+hak_inline bool hak_slab_has_local_free(const hak_slab *s)
+{
+    return s->free != NULL || s->bump < s->capacity;
+}
+
+/* Is byte offset `off` (from the slab start) the start of one of the
+ * slab's blocks?  Exact divisibility by the block size d = 2^t * o (o odd)
+ * in one multiplication: y = off * o^-1 mod 2^64 keeps off's low t bits,
+ * and rotating right by t leaves off/d when d divides off (multiplying by
+ * o^-1 maps the multiples of o onto 0, 1, 2, ... in order) and a huge
+ * number otherwise (low bits rotated to the top, or a non-multiple of o).
+ * Comparing with capacity also bounds the index, so a pointer into the
+ * slab's unused tail is rejected. */
+hak_inline bool hak_slab_offset_ok(const hak_slab *s, uintptr_t off)
+{
+    uint64_t y = (uint64_t)off * s->block_inv;
+    unsigned t = s->block_tz; /* 4..15: every block size is a multiple of 16 */
+    y = (y >> t) | (y << (64 - t));
+    return y < s->capacity;
+}
+
+/* Is `addr` exactly the start of a block of slab `s`? */
+hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
+{
+    return hak_slab_offset_ok(s, addr - s->start);
+}
+
+/* slab.c */
+void hak_slab_format(hak_slab *s, struct hak_heap *h, unsigned cls);
+/* Move up to `want` blocks into out[0..n): local free list, then collected
+ * remote frees, then never-used blocks.  out[n-1] is the one to hand out
+ * first.  Returns n. */
+unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want);
+/* Collect the thread-free list into the local free list; returns count. */
+unsigned hak_slab_collect_remote(hak_slab *s);
+/* Ask to be told of the next remote free; false if remote frees are
+ * already waiting (the slab is not really full then). */
+bool hak_slab_arm_notify(hak_slab *s);
+void hak_slab_disarm_notify(hak_slab *s);
+/* Decode and check one link of slab `s`'s lists; aborts on corruption. */
+hak_block *hak_slab_checked_next(const hak_slab *s, const hak_block *b);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * warm_pool.c - the WARM tier: warm pools, secondary prefill, the class
+ * refill loop, and blocks going back to their slabs.
+ *
+ * Invariants (per heap, per class), all owner-private:
+ *   - a slab in warm[] has state WARM and warm_idx is its index;
+ *   - a PARTIAL slab is on `partial` and has free blocks;
+ *   - a FULL slab is on `full`, has no local free block and its
+ *     thread-free tag asks for notification (NOTIFY/NOTIFYING);
+ *   - an EMPTY slab is in the heap's empty cache with used == 0.
+ */
+#include "small/warm_pool.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "small/abandon.h"
+#include "runtime/background.h"
+#include "base/diag.h"
+#include "config/forward.h"
+#include "runtime/learner.h"
+#include "config/options.h"
+#include "os/os.h"
+#include "small/remote_free.h"
+#include "config/secure.h"
+#include "small/segment.h"
+#include "base/segment_map.h"
+
+void hak_slab_list_push(hak_slab **head, hak_slab *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+void hak_slab_list_remove(hak_slab **head, hak_slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+bool hak_warm_pool_push(hak_heap *h, hak_slab *s)
+{
+    hak_class_slabs *cs = &h->cls[s->cls];
+    if (cs->warm_count >= h->warm_cap)
+        return false;
+    s->warm_idx = (uint8_t)cs->warm_count;
+    cs->warm[cs->warm_count++] = s;
+    s->state = HAK_SLAB_WARM;
+    return true;
+}
+
+void hak_warm_pool_remove(hak_heap *h, hak_slab *s)
+{
+    hak_class_slabs *cs = &h->cls[s->cls];
+    unsigned i = s->warm_idx;
+    hak_slab *last = cs->warm[--cs->warm_count];
+    cs->warm[i] = last;
+    last->warm_idx = (uint8_t)i;
+}
+
+/* Take s out of whichever owner list holds it. */
+static void slab_detach(hak_heap *h, hak_slab *s)
+{
+    hak_class_slabs *cs = &h->cls[s->cls];
+    switch (s->state) {
+    case HAK_SLAB_WARM: hak_warm_pool_remove(h, s); break;
+    case HAK_SLAB_PARTIAL: hak_slab_list_remove(&cs->partial, s); break;
+    case HAK_SLAB_FULL: hak_slab_list_remove(&cs->full, s); break;
+    default: break;
+    }
+}
+
+void hak_slab_make_available(hak_heap *h, hak_slab *s)
+{
+    if (!hak_warm_pool_push(h, s)) {
+        s->state = HAK_SLAB_PARTIAL;
+        hak_slab_list_push(&h->cls[s->cls].partial, s);
+    }
+}
+
+void hak_heap_release_empty_slabs(hak_heap *h, unsigned kind, unsigned keep)
+{
+    unsigned n = h->empty_count[kind];
+    if (n <= keep)
+        return;
+    unsigned drop = n - keep;
+    /* The oldest go back; the most recently emptied stay, still warm.  The
+     * cache is consistent before the release: releasing may start the
+     * background thread, and pthread_create calls malloc on this thread,
+     * whose slow path may take slabs from this very cache. */
+    hak_slab *gone[HAK_EMPTY_CACHE_MAX];
+    memcpy(gone, h->empty[kind], drop * sizeof(hak_slab *));
+    memmove(h->empty[kind], h->empty[kind] + drop, keep * sizeof(hak_slab *));
+    h->empty_count[kind] = keep;
+    hak_segment_release(kind, gone, drop);
+}
+
+void hak_slab_became_empty(hak_heap *h, hak_slab *s)
+{
+    hak_class_slabs *cs = &h->cls[s->cls];
+    /* A class that cycles a few blocks keeps its one slab instead of
+     * reformatting a slab on every flush. */
+    if (s->state == HAK_SLAB_WARM && cs->warm_count == 1)
+        return;
+    slab_detach(h, s);
+    unsigned kind = hak_slab_kind(s);
+    s->state = HAK_SLAB_EMPTY;
+    if (h->empty_count[kind] >= h->empty_cap[kind]) {
+        if (h->empty_cap[kind] == 0) {
+            hak_segment_release(kind, &s, 1);
+            return;
+        }
+        hak_heap_release_empty_slabs(h, kind, h->empty_cap[kind] / 2);
+    }
+    h->empty[kind][h->empty_count[kind]++] = s;
+}
+
+void hak_small_return_block(hak_heap *h, hak_slab *s, hak_block *b)
+{
+    hak_block_set_next(b, s->free);
+    s->free = b;
+    s->used--;
+    if (s->state == HAK_SLAB_FULL) {
+        hak_slab_list_remove(&h->cls[s->cls].full, s);
+        hak_slab_disarm_notify(s);
+        hak_slab_make_available(h, s);
+    }
+    if (s->used == 0)
+        hak_slab_became_empty(h, s);
+}
+
+void hak_small_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)blocks[i];
+        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+        hak_small_return_block(h, s, (hak_block *)a);
+    }
+}
+
+/* A slab for class cls from the empty cache or, in a batch, the segments. */
+static hak_slab *warm_pool_fresh_slab(hak_heap *h, unsigned cls)
+{
+    unsigned kind = hak_class_is_tiny(cls) ? HAK_SEG_TINY : HAK_SEG_MID;
+    if (h->empty_count[kind] == 0) {
+        unsigned want = kind == HAK_SEG_MID ? (unsigned)hak_opt(HAK_OPT_MID_REFILL_PAGES) : 2;
+        if (want > h->empty_cap[kind] + 1)
+            want = h->empty_cap[kind] + 1;
+        if (want > HAK_EMPTY_CACHE_MAX)
+            want = HAK_EMPTY_CACHE_MAX;
+        unsigned got = hak_segment_acquire(kind, h->empty[kind], want);
+        h->empty_count[kind] = got;
+        if (got == 0)
+            return NULL;
+    }
+    /* Most recently emptied first: its memory is the warmest. */
+    hak_slab *s = h->empty[kind][--h->empty_count[kind]];
+    hak_slab_format(s, h, cls);
+    h->cstats[cls].fresh_slabs++;
+    return s;
+}
+
+unsigned hak_warm_pool_prefill(hak_heap *h, unsigned cls)
+{
+    hak_class_slabs *cs = &h->cls[cls];
+    hak_class_stats *st = &h->cstats[cls];
+    unsigned budget = h->prefill_budget;
+    unsigned got = 0;
+    st->prefills++;
+
+    /* 1. Our own partly used slabs that did not fit in the warm pool. */
+    while (got < budget && cs->partial) {
+        hak_slab *s = cs->partial;
+        hak_slab_list_remove(&cs->partial, s);
+        if (!hak_warm_pool_push(h, s)) {
+            s->state = HAK_SLAB_PARTIAL;
+            hak_slab_list_push(&cs->partial, s);
+            break;
+        }
+        got++;
+    }
+    /* 2. Slabs of exited threads. */
+    while (got < budget && hak_abandoned_adopt(h, cls))
+        got++;
+    /* 3. Fresh slabs: enough that about ten refills hit before the next
+     * prefill, at most the budget. */
+    if (got == 0) {
+        const hak_class_info *ci = &hak_classes[cls];
+        unsigned per_slab = ci->capacity / (h->batch[cls] ? h->batch[cls] : 1);
+        unsigned fresh = per_slab >= 10 ? 1 : (10 + per_slab - 1) / (per_slab ? per_slab : 1);
+        if (fresh > budget)
+            fresh = budget;
+        while (got < fresh) {
+            hak_slab *s = warm_pool_fresh_slab(h, cls);
+            if (s == NULL)
+                break;
+            hak_slab_make_available(h, s);
+            got++;
+        }
+    }
+    st->prefill_slabs += got;
+    return got;
+}
+
+hak_heap *hak_small_slow_heap(unsigned cls, void **out)
+{
+    hak_heap *h = hak_heap_get();
+    if (h == NULL) {
+        if (hak_forward) {
+            *out = hak_libc.malloc(hak_classes[cls].size);
+        } else {
+            errno = ENOMEM;
+            *out = NULL;
+        }
+        return NULL;
+    }
+    /* Safe point: nothing of h is being updated here, so the allocations
+     * pthread_create makes find a consistent heap (background.h). */
+    hak_background_serve();
+    h->cstats[cls].slow_allocs++;
+    return h;
+}
+
+unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
+{
+    hak_class_slabs *cs = &h->cls[cls];
+    hak_class_stats *st = &h->cstats[cls];
+    bool missed = false;
+    hak_heap_process_delayed(h);
+    if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
+        hak_heap_apply_learned(h);
+    /* relaxed: a request from malloc_trim in another thread. */
+    if (hak_unlikely(h->trim_epoch != atomic_load_explicit(&hak_trim_epoch, memory_order_relaxed)))
+        hak_heap_trim(h);
+    hak_learner_poke();
+    for (;;) {
+        if (cs->warm_count == 0) {
+            missed = true;
+            if (hak_warm_pool_prefill(h, cls) == 0 && cs->warm_count == 0)
+                return 0;
+            continue;
+        }
+        hak_slab *s = cs->warm[cs->warm_count - 1];
+        unsigned n = hak_slab_refill(s, out, want);
+        if (!hak_slab_has_local_free(s)) {
+            /* Exhausted: park it on the full list, unless remote frees
+             * arrived meanwhile (then the next refill collects them). */
+            hak_warm_pool_remove(h, s);
+            if (hak_slab_arm_notify(s)) {
+                s->state = HAK_SLAB_FULL;
+                hak_slab_list_push(&cs->full, s);
+            } else {
+                hak_slab_make_available(h, s);
+            }
+        }
+        if (n > 0) {
+            if (hak_secure.random_freelist)
+                hak_secure_shuffle(out, n, &h->rng);
+            if (missed)
+                st->warm_misses++;
+            else
+                st->warm_hits++;
+            st->refills++;
+            st->refill_blocks += n;
+            return n;
+        }
+    }
+}

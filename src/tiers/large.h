@@ -1,0 +1,66 @@
+/*
+ * large.h - Large tier (32 KiB < size <= 1 MiB): runs of 4 KiB pages inside
+ * 4 MiB Large segments, sized to one of 40 classes (8 per doubling).
+ *
+ * Each thread keeps a small cache of freed runs per class (no ownership: a
+ * run can be freed into any thread's cache).  Misses go to the segments
+ * under one lock: first fit over per-segment free-page bitmaps, so freed
+ * neighbours coalesce by construction.  Free pages stay resident ("dirty")
+ * until the purge delay passes, then are madvised away; a segment that stays
+ * empty is unmapped.
+ */
+#ifndef HAK_LARGE_H
+#define HAK_LARGE_H
+
+#include "internal.h"
+#include "base/size_class.h"
+
+#define HAK_LARGE_PAGES       (HAK_SEGMENT_SIZE >> HAK_PAGE_SHIFT) /* 1024 */
+#define HAK_LARGE_WORDS       (HAK_LARGE_PAGES / 64)
+#define HAK_LARGE_CACHE_SLOTS 4
+
+struct hak_heap;
+
+typedef struct hak_large_cache {
+    void *runs[HAK_LARGE_CLASSES][HAK_LARGE_CACHE_SLOTS];
+    uint8_t count[HAK_LARGE_CLASSES];
+    size_t bytes; /* bytes held in runs[] */
+} hak_large_cache;
+
+/* Run head states, readable by any thread (misuse checks). */
+enum { HAK_RUN_NONE = 0, HAK_RUN_ALLOCATED = 1, HAK_RUN_CACHED = 2, HAK_RUN_FREED = 3 };
+
+typedef struct hak_large_segment {
+    uint64_t magic;              /* hak_keys.header ^ address ^ 1 */
+    uint32_t free_pages;         /* large lock */
+    uint32_t first_page;         /* pages before it hold this header */
+    uint64_t dirty_since_ms;     /* large lock: oldest unpurged free page, 0 none */
+    uint64_t empty_since_ms;     /* large lock: when the last run left, 0 if not empty */
+    struct hak_large_segment *next, *prev;
+    uint64_t free_bits[HAK_LARGE_WORDS];  /* large lock: page is free */
+    uint64_t dirty_bits[HAK_LARGE_WORDS]; /* large lock: free and maybe resident */
+    _Atomic uint8_t run_state[HAK_LARGE_PAGES]; /* HAK_RUN_* at run heads */
+    uint16_t run_pages[HAK_LARGE_PAGES];        /* length of the run at its head */
+} hak_large_segment;
+
+/* size in (HAK_MID_MAX, HAK_LARGE_MAX] or any size <= HAK_LARGE_MAX with
+ * HAK_PAGE_SIZE < align <= HAK_LARGE_MAX.  *zeroed tells whether the run is
+ * known to read as zero (fresh or purged pages). */
+void *hak_large_alloc(size_t size, size_t align, bool *zeroed);
+/* p is in a Large segment (segment map says so). */
+void hak_large_free(void *p, size_t expected_size);
+size_t hak_large_usable(const void *p);
+/* Grow or shrink in place; true if p now holds new_size bytes. */
+bool hak_large_resize(void *p, size_t new_size);
+/* Release every run cached by heap h to the segments. */
+void hak_large_cache_flush(struct hak_heap *h);
+/* Purge free pages older than the purge delay (all of them if force);
+ * returns bytes purged. */
+size_t hak_large_purge(uint64_t now_ms, bool force);
+/* Bytes in Large segments: mapped, and free-but-resident. */
+void hak_large_totals(size_t *mapped, size_t *dirty_free);
+void hak_large_fork_prepare(void);
+void hak_large_fork_parent(void);
+void hak_large_fork_child(void);
+
+#endif
