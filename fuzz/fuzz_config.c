@@ -3,13 +3,13 @@
  * environment values.
  *
  * Input: byte 0 is a set of flags, the rest is split at 0xff bytes:
- *   part 0     the system configuration file (hak_config_system_path)
+ *   part 0     the system configuration file (hak_options_inputs.system_file)
  *   part 1     the file named by HAKMEM_CONF
  *   part 2...  environment entries (at most 64); the first byte of each
  *              picks its shape: < 0xc0 "HAKMEM_<KEY>=<rest>" with KEY the
  *              name of option (b & 0x3f) % count, lower-case if b & 0x40,
  *              else the raw entry "<rest>".
- * Flags: bit 0 AT_SECURE (hak_options_force_secure), bit 1 environ NULL
+ * Flags: bit 0 AT_SECURE (hak_options_inputs.secure), bit 1 environ NULL
  * (hakmem then reads /proc/self/environ), bits 2-3 HAKMEM_CONF: unset,
  * part 1, a missing file, an overlong path; bit 4 part 0 repeated past the
  * 64 KiB file limit; bit 5 no system file.
@@ -19,7 +19,7 @@
  * name a FIFO or a terminal).
  *
  * Checked, after hak_config_parse on part 0 alone and after a whole
- * hak_options_init: every value within its option's range (enums within
+ * hak_options_load: every value within its option's range (enums within
  * their choices, text options inside the text area and terminated); a
  * value no source set is the profile's default; a valid HAKMEM_<KEY>
  * entry wins over the files (the last one of a key, unless the pair rule
@@ -344,16 +344,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     bool secure = flags & 1, no_environ = flags & 2;
 
-    const char *saved_path = hak_config_system_path;
     char **saved_env = environ;
-    hak_config_system_path = flags & 0x20 ? "/nonexistent/hakmem.conf" : sysfile.path;
-    hak_options_force_secure = secure;
+    hak_options_inputs in = {
+        .system_file = flags & 0x20 ? "/nonexistent/hakmem.conf" : sysfile.path,
+        .secure = secure,
+    };
     environ = no_environ ? NULL : env_vec;
     quiet_begin();
-    hak_options_init();
+    hak_options_load(&in);
     quiet_end();
     environ = saved_env;
-    check_all("hak_options_init", true);
+    check_all("hak_options_load", true);
 
     int64_t values[HAK_OPT_COUNT];
     uint8_t sources[HAK_OPT_COUNT];
@@ -365,7 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static char *empty_env[1];
         environ = empty_env;
         quiet_begin();
-        hak_options_init();
+        hak_options_load(&in);
         quiet_end();
         environ = saved_env;
         for (int i = 0; i < HAK_OPT_COUNT; i++)
@@ -396,8 +397,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    hak_config_system_path = saved_path;
-    hak_options_force_secure = -1;
     hak_options_reset();
     return 0;
 }

@@ -6,6 +6,8 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "small/remote_collect.h"
+#include "tiers/tiny.h"
 #include "os/os.h"
 #include "small/remote_free.h"
 #include "base/size_class.h"
@@ -103,7 +105,7 @@ Test(batch_refill, collects_remote_frees_when_local_list_is_empty)
         hak_remote_free_push(s, out[i]);
     }
     cr_assert_eq(s->used, 8, "remote frees stay counted until collected");
-    cr_assert_eq(hak_slab_collect_remote(s), 8);
+    cr_assert_eq(hak_remote_collect_slab(s), 8);
     cr_assert_eq(s->used, 0);
     void *again[64];
     cr_assert_eq(hak_slab_refill(s, again, 8), 8);

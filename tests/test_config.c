@@ -87,9 +87,18 @@ static void capture_stderr(void (*fn)(void *), void *arg, char *out, size_t cap)
     unlink(path);
 }
 
+/* What the tests load from, and the warnings the last parse or load printed. */
+static hak_options_inputs test_in;
+static unsigned warnings;
+
 static void parse_text(void *text)
 {
-    hak_config_parse("test.conf", text, strlen(text), HAK_SRC_FILE);
+    warnings = hak_config_parse("test.conf", text, strlen(text), HAK_SRC_FILE);
+}
+
+static void load_options(void)
+{
+    warnings = hak_options_load(&test_in);
 }
 
 static void clean_env(void)
@@ -104,15 +113,14 @@ static void clean_env(void)
         unsetenv(name);
     }
     unsetenv("HAKMEM_CONF");
-    hak_options_force_secure = 0;
-    hak_config_system_path = "/nonexistent/hakmem.conf";
+    test_in.secure = false;
+    test_in.system_file = "/nonexistent/hakmem.conf";
 }
 
 Test(config, syntax_values_comments_and_spaces)
 {
     clean_env();
     hak_options_reset();
-    unsigned w0 = hak_config_warnings;
     parse_text("# a comment\n"
                "\n"
                "   stats=on\n"
@@ -122,7 +130,7 @@ Test(config, syntax_values_comments_and_spaces)
                "PROFILE = Conservative\n"
                "learn = yes\n"
                "purge_delay_ms = 1000");
-    cr_assert_eq(hak_config_warnings, w0, "a valid file warns");
+    cr_assert_eq(warnings, 0, "a valid file warns");
     cr_assert_eq(hak_opt(HAK_OPT_STATS), 1);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 48);
     cr_assert_eq(hak_opt(HAK_OPT_LARGE_CACHE_LIMIT), 8 << 20);
@@ -138,7 +146,6 @@ Test(config, bad_lines_warn_with_file_line_and_key_and_keep_values)
     clean_env();
     hak_options_reset();
     char err[4096];
-    unsigned w0 = hak_config_warnings;
     capture_stderr(parse_text,
                    "tiny_cache_cap = 40\n"
                    "no equals sign here\n"
@@ -150,7 +157,7 @@ Test(config, bad_lines_warn_with_file_line_and_key_and_keep_values)
                    "profile = turbo\n"
                    "large_cache_limit = 5T\n",
                    err, sizeof err);
-    cr_assert_eq(hak_config_warnings - w0, 8, "one warning per bad line:\n%s", err);
+    cr_assert_eq(warnings, 8, "one warning per bad line:\n%s", err);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 40, "bad values keep the previous one");
     cr_assert_eq(hak_opt(HAK_OPT_STATS), 0);
     cr_assert_eq(hak_opt(HAK_OPT_PROFILE), 0);
@@ -180,9 +187,8 @@ Test(config, overlong_line_and_file)
     memset(t, 'x', 2000);
     t += 2000;
     t += sprintf(t, "\ntiny_cache_cap = 20\n");
-    unsigned w0 = hak_config_warnings;
     parse_text(text);
-    cr_assert_eq(hak_config_warnings - w0, 1, "overlong line warns");
+    cr_assert_eq(warnings, 1, "overlong line warns");
     cr_assert_eq(hak_opt(HAK_OPT_STATS), 1);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 20, "lines after it still count");
 
@@ -194,9 +200,9 @@ Test(config, overlong_line_and_file)
         t += sprintf(t, "# padding padding padding padding padding padding\n");
     sprintf(t, "stats = on\n");
     const char *path = write_file("big.conf", text);
-    w0 = hak_config_warnings;
-    cr_assert(hak_config_load_file(path, HAK_SRC_FILE, true));
-    cr_assert_eq(hak_config_warnings - w0, 1);
+    warnings = 0;
+    cr_assert(hak_config_load_file(path, HAK_SRC_FILE, true, &warnings));
+    cr_assert_eq(warnings, 1);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 24);
     cr_assert_eq(hak_opt(HAK_OPT_STATS), 0, "lines past 64 KiB are not read");
 }
@@ -204,14 +210,14 @@ Test(config, overlong_line_and_file)
 Test(config, precedence_default_file_conf_env)
 {
     clean_env();
-    hak_config_system_path = write_file("system.conf", "tiny_cache_cap = 20\n"
+    test_in.system_file = write_file("system.conf", "tiny_cache_cap = 20\n"
                                                        "mid_ring_cap = 20\n"
                                                        "warm_pool_max = 20\n");
     setenv("HAKMEM_CONF", write_file("user.conf", "mid_ring_cap = 30\n"
                                                   "warm_pool_max = 30\n"),
            1);
     setenv("HAKMEM_WARM_POOL_MAX", "5", 1);
-    hak_options_init();
+    load_options();
     cr_assert_eq(hak_opt(HAK_OPT_PREFILL_BUDGET), hak_option_defs[HAK_OPT_PREFILL_BUDGET].def);
     cr_assert_eq(hak_option_sources[HAK_OPT_PREFILL_BUDGET], HAK_SRC_DEFAULT);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 20, "system file over default");
@@ -224,27 +230,28 @@ Test(config, precedence_default_file_conf_env)
 Test(config, secure_processes_ignore_environment_and_hakmem_conf)
 {
     clean_env();
-    hak_config_system_path = write_file("system.conf", "tiny_cache_cap = 20\n");
+    test_in.system_file = write_file("system.conf", "tiny_cache_cap = 20\n");
     setenv("HAKMEM_CONF", write_file("user.conf", "mid_ring_cap = 30\n"), 1);
     setenv("HAKMEM_STATS", "on", 1);
-    hak_options_force_secure = 1;
-    hak_options_init();
+    test_in.secure = true;
+    load_options();
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 20, "the system file is still read");
     cr_assert_eq(hak_opt(HAK_OPT_MID_RING_CAP), hak_option_defs[HAK_OPT_MID_RING_CAP].def);
     cr_assert_eq(hak_opt(HAK_OPT_STATS), 0);
     cr_assert_eq(hak_option_sources[HAK_OPT_STATS], HAK_SRC_DEFAULT);
-    /* The real AT_SECURE answer is used when not forced: this test runs
-     * as a normal process. */
-    hak_options_force_secure = -1;
-    cr_assert_not(hak_options_secure_mode());
+    /* The process's own load asks the kernel: this test runs as a normal
+     * process, so its environment counts. */
+    hak_options_init();
+    cr_assert_eq(hak_opt(HAK_OPT_STATS), 1);
+    cr_assert_eq(hak_option_sources[HAK_OPT_STATS], HAK_SRC_ENV);
 }
 
 Test(config, profile_presets_yield_to_explicit_keys)
 {
     clean_env();
-    hak_config_system_path = write_file("system.conf", "tiny_cache_cap = 100\n"
+    test_in.system_file = write_file("system.conf", "tiny_cache_cap = 100\n"
                                                        "profile = conservative\n");
-    hak_options_init();
+    load_options();
     cr_assert_eq(hak_opt(HAK_OPT_PROFILE), 1);
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), 100, "explicit key wins, even before the profile line");
     cr_assert_eq(hak_opt(HAK_OPT_MID_RING_CAP), hak_option_profile_default(1, HAK_OPT_MID_RING_CAP));
@@ -254,18 +261,17 @@ Test(config, profile_presets_yield_to_explicit_keys)
     /* The profile itself may come from the environment. */
     clean_env();
     setenv("HAKMEM_PROFILE", "conservative", 1);
-    hak_options_init();
+    load_options();
     cr_assert_eq(hak_opt(HAK_OPT_TINY_CACHE_CAP), hak_option_profile_default(1, HAK_OPT_TINY_CACHE_CAP));
 }
 
 Test(config, contradicting_pairs_fall_back_to_defaults)
 {
     clean_env();
-    hak_config_system_path = write_file("system.conf", "learn_miss_low = 100\n"
+    test_in.system_file = write_file("system.conf", "learn_miss_low = 100\n"
                                                        "learn_miss_high = 10\n");
-    unsigned w0 = hak_config_warnings;
-    hak_options_init();
-    cr_assert_eq(hak_config_warnings - w0, 1);
+    load_options();
+    cr_assert_eq(warnings, 1);
     cr_assert_eq(hak_opt(HAK_OPT_LEARN_MISS_LOW), hak_option_defs[HAK_OPT_LEARN_MISS_LOW].def);
     cr_assert_eq(hak_opt(HAK_OPT_LEARN_MISS_HIGH), hak_option_defs[HAK_OPT_LEARN_MISS_HIGH].def);
 }
@@ -273,18 +279,17 @@ Test(config, contradicting_pairs_fall_back_to_defaults)
 Test(config, missing_files)
 {
     clean_env();
-    unsigned w0 = hak_config_warnings;
-    hak_options_init();
-    cr_assert_eq(hak_config_warnings, w0, "no system file is not an error");
+    load_options();
+    cr_assert_eq(warnings, 0, "no system file is not an error");
     setenv("HAKMEM_CONF", "/nonexistent/user.conf", 1);
-    hak_options_init();
-    cr_assert_eq(hak_config_warnings - w0, 1, "a HAKMEM_CONF that cannot be read warns");
+    load_options();
+    cr_assert_eq(warnings, 1, "a HAKMEM_CONF that cannot be read warns");
 }
 
 Test(config, loading_never_allocates)
 {
     clean_env();
-    hak_config_system_path = write_file("system.conf", "tiny_cache_cap = 20\nbogus = 1\n");
+    test_in.system_file = write_file("system.conf", "tiny_cache_cap = 20\nbogus = 1\n");
     setenv("HAKMEM_CONF", write_file("user.conf", "stats = on\nmid_ring_cap = 999\n"), 1);
     setenv("HAKMEM_WARM_POOL_MAX", "7", 1);
     setenv("HAKMEM_PURGE_DELAY_MS", "junk", 1);
@@ -292,7 +297,7 @@ Test(config, loading_never_allocates)
     int saved = dup(2);
     dup2(devnull, 2);
     count_allocs = 1;
-    hak_options_init();
+    load_options();
     count_allocs = 0;
     dup2(saved, 2);
     cr_assert_eq(allocs_seen, 0, "%ld allocations while loading the configuration", allocs_seen);

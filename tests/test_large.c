@@ -19,7 +19,7 @@
 #include "runtime/purge.h"
 #include "base/segment_map.h"
 #include "base/size_class.h"
-#include "runtime/stats.h"
+#include "base/counters.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

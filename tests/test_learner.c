@@ -6,7 +6,9 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "config/learned.h"
 #include "runtime/learner.h"
+#include "tiers/tiny.h"
 
 static const hak_learn_params params = {
     .miss_high = 50, .miss_low = 5, .cap_min = 8, .cap_max = 128, .dwell = 3, .min_allocs = 1000,

@@ -31,7 +31,7 @@ Test(mid, ring_overflow_drains_the_oldest)
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(2000);
     hak_heap *h = hak_heap_current();
-    hak_mid_flush(h, m, h->mid_count[m]);
+    hak_mid_flush(h, cls, h->mid_count[m]);
     uint32_t cap = h->mid_cap[m];
     cr_assert_geq(cap, 2);
     for (uint32_t i = 0; i <= cap; i++)

@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "tiers/tiny.h"
 #include "config/options.h"
 
 static int64_t parse_ok(int id, const char *v)

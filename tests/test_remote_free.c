@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "small/remote_collect.h"
 #include "os/os.h"
 #include "small/remote_free.h"
 #include "base/size_class.h"
@@ -64,7 +65,7 @@ Test(remote_free, producers_push_owner_drains_each_block_once, .timeout = 60)
         test_run_threads(TEST_THREADS, producer_main, pr, sizeof pr[0]);
         pthread_barrier_destroy(&start);
 
-        cr_assert_eq(hak_slab_collect_remote(&s), TOTAL);
+        cr_assert_eq(hak_remote_collect_slab(&s), TOTAL);
         cr_assert_eq(s.used, 0);
         static void *seen[TOTAL];
         unsigned k = 0;
@@ -116,7 +117,7 @@ Test(remote_free, full_slab_notifies_owner, .timeout = 30)
     test_run_threads(1, freer_main, &f, sizeof f);
     cr_assert_not_null(atomic_load(&h->delayed), "the block went to the owner's delayed list");
     cr_assert_eq(atomic_load(&s->thread_free) & HAK_TF_TAG_MASK, HAK_TF_NORMAL);
-    hak_heap_process_delayed(h);
+    hak_remote_collect_delayed(h);
     cr_assert_null(atomic_load(&h->delayed));
     cr_assert_neq(s->state, HAK_SLAB_FULL, "slab is back in use");
     cr_assert_eq(s->used, s->capacity - 1);
@@ -125,7 +126,7 @@ Test(remote_free, full_slab_notifies_owner, .timeout = 30)
     struct freer g = { &p[1], 10 };
     test_run_threads(1, freer_main, &g, sizeof g);
     cr_assert_null(atomic_load(&h->delayed));
-    cr_assert_eq(hak_slab_collect_remote(s), 10);
+    cr_assert_eq(hak_remote_collect_slab(s), 10);
     (void)cls;
     for (int i = 11; i < N; i++)
         hak_free(p[i]);

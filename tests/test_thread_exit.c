@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "tiers/tiny.h"
 #include "small/segment.h"
 #include "base/size_class.h"
 
@@ -33,9 +34,9 @@ Test(thread_exit, heap_is_flushed_and_pooled, .timeout = 30)
     for (unsigned m = 0; m < HAK_MID_CLASSES; m++)
         cr_assert_eq(h->mid_count[m], 0);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
-        cr_assert_eq(h->cls[c].warm_count, 0);
-        cr_assert_null(h->cls[c].partial);
-        cr_assert_null(h->cls[c].full);
+        cr_assert_eq(h->slabs[c].warm_count, 0);
+        cr_assert(hak_list_empty(&h->slabs[c].partial));
+        cr_assert(hak_list_empty(&h->slabs[c].full));
     }
     /* The next thread reuses the pooled heap. */
     hak_heap *h2 = NULL;

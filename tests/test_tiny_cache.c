@@ -6,6 +6,8 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "tiers/tiny.h"
+#include "runtime/thread.h"
 #include "base/size_class.h"
 
 Test(tiny_cache, lifo_reuse)
@@ -45,7 +47,7 @@ Test(tiny_cache, cap_and_overflow_flush_oldest_half)
     cr_assert_geq(cap, 16);
     cr_assert_leq(cap, HAK_TINY_CACHE_MAX);
     /* Empty the cache by flushing what refills left there. */
-    hak_heap_flush_caches(h);
+    hak_thread_flush_caches(h);
     cr_assert_eq(hak_tiny_count(h, cls), 0);
     uint64_t flushed = h->cstats[cls].flush_blocks;
     for (uint32_t i = 0; i < cap; i++)

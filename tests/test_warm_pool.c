@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "runtime/thread.h"
 #include "config/options.h"
 #include "base/size_class.h"
 #include "small/warm_pool.h"
@@ -62,18 +63,19 @@ Test(warm_pool, cap_is_respected)
     p[0] = hak_malloc(512);
     hak_option_values[HAK_OPT_WARM_POOL_MAX] = 4;
     hak_heap *h = hak_heap_current();
-    hak_heap_apply_options(h);
+    hak_thread_apply_options(h);
     for (int i = 1; i < N; i++)
         p[i] = hak_malloc(512);
     /* Free every other block: each slab gets free blocks back. */
     for (int i = 0; i < N; i += 2)
         hak_free(p[i]);
-    hak_heap_flush_caches(h);
-    hak_class_slabs *cs = &h->cls[cls];
+    hak_thread_flush_caches(h);
+    hak_class_slabs *cs = &h->slabs[cls];
     cr_assert_leq(cs->warm_count, 4);
     cr_assert_eq(cs->warm_count, 4);
     unsigned partial = 0;
-    for (hak_slab *s = cs->partial; s; s = s->next) {
+    for (hak_list_node *n = cs->partial.head; n; n = n->next) {
+        const hak_slab *s = hak_list_entry(n, hak_slab, link);
         cr_assert_eq(s->state, HAK_SLAB_PARTIAL);
         cr_assert(s->free != NULL);
         partial++;
@@ -92,7 +94,7 @@ Test(warm_pool, push_remove_primitives)
     hak_free(hak_malloc(16));
     hak_heap *h = hak_heap_current();
     unsigned cls = 7;
-    hak_class_slabs *cs = &h->cls[cls];
+    hak_class_slabs *cs = &h->slabs[cls];
     cr_assert_eq(cs->warm_count, 0);
     static hak_slab fake[40];
     unsigned cap = h->warm_cap;

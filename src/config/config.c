@@ -5,15 +5,10 @@
 #include "config/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/diag.h"
 #include "os/os.h"
-
-const char *hak_config_system_path = HAK_SYSCONFDIR "/hakmem.conf";
-unsigned hak_config_warnings;
 
 /* Initialisation is serialised by the init lock, so one static buffer
  * serves every file (a stack buffer this size could overflow a small
@@ -40,7 +35,6 @@ void hak_config_warn(const char *name, unsigned line, const char *msg, const cha
     hak_buf_str(&b, msg);
     b.data[b.len++] = '\n';
     hak_os_write(2, b.data, b.len);
-    hak_config_warnings++;
 }
 
 static bool config_space(char c)
@@ -56,19 +50,20 @@ static void config_trim(const char **s, size_t *len)
         (*len)--;
 }
 
-static void config_line(const char *name, unsigned lineno, const char *line, size_t len,
-                        hak_opt_source source)
+/* One line; returns the warnings it printed (0 or 1). */
+static unsigned config_line(const char *name, unsigned lineno, const char *line, size_t len,
+                            hak_opt_source source)
 {
     const char *hash = memchr(line, '#', len);
     if (hash)
         len = (size_t)(hash - line);
     config_trim(&line, &len);
     if (len == 0)
-        return;
+        return 0;
     const char *eq = memchr(line, '=', len);
     if (eq == NULL) {
         hak_config_warn(name, lineno, "expected 'key = value'; line ignored", NULL, 0);
-        return;
+        return 1;
     }
     const char *key = line;
     size_t key_len = (size_t)(eq - line);
@@ -78,12 +73,12 @@ static void config_line(const char *name, unsigned lineno, const char *line, siz
     config_trim(&val, &val_len);
     if (key_len == 0) {
         hak_config_warn(name, lineno, "missing key before '='; line ignored", NULL, 0);
-        return;
+        return 1;
     }
     int id = hak_option_find(key, key_len);
     if (id < 0) {
         hak_config_warn(name, lineno, "unknown key; line ignored", key, key_len);
-        return;
+        return 1;
     }
     int64_t x;
     const char *err = hak_option_parse(id, val, val_len, &x);
@@ -106,61 +101,52 @@ static void config_line(const char *name, unsigned lineno, const char *line, siz
         hak_buf_str(&b, "; keeping the previous value");
         msg[b.len] = 0;
         hak_config_warn(name, lineno, msg, key, key_len);
-        return;
+        return 1;
     }
     hak_option_store(id, x, source);
+    return 0;
 }
 
-void hak_config_parse(const char *name, const char *buf, size_t len, hak_opt_source source)
+unsigned hak_config_parse(const char *name, const char *buf, size_t len, hak_opt_source source)
 {
-    unsigned lineno = 0;
+    unsigned lineno = 0, warnings = 0;
     size_t pos = 0;
     while (pos < len) {
         lineno++;
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;
-        if (end - pos > HAK_CONFIG_LINE_MAX)
+        if (end - pos > HAK_CONFIG_LINE_MAX) {
             hak_config_warn(name, lineno, "line longer than 1024 bytes; ignored", NULL, 0);
-        else
-            config_line(name, lineno, buf + pos, end - pos, source);
+            warnings++;
+        } else {
+            warnings += config_line(name, lineno, buf + pos, end - pos, source);
+        }
         pos = end + 1;
     }
+    return warnings;
 }
 
-bool hak_config_load_file(const char *path, hak_opt_source source, bool must_exist)
+bool hak_config_load_file(const char *path, hak_opt_source source, bool must_exist,
+                          unsigned *warnings)
 {
-    int saved = errno;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (must_exist || errno != ENOENT)
+    bool truncated;
+    ssize_t got = hak_os_read_file(path, config_buf, sizeof config_buf, &truncated);
+    if (got < 0) {
+        if (must_exist || got != -ENOENT) {
             hak_config_warn(path, 0, "cannot be opened; not read", NULL, 0);
-        errno = saved;
+            ++*warnings;
+        }
         return false;
     }
-    size_t n = 0;
-    bool truncated = false;
-    for (;;) {
-        ssize_t r = read(fd, config_buf + n, sizeof config_buf - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        if (n == sizeof config_buf) {
-            char extra;
-            truncated = read(fd, &extra, 1) > 0;
-            break;
-        }
-    }
-    close(fd);
-    errno = saved;
+    size_t n = (size_t)got;
     if (truncated) {
         hak_config_warn(path, 0, "larger than 64 KiB; only the lines in its first 64 KiB are read",
                         NULL, 0);
+        ++*warnings;
         /* Drop the partial last line. */
         while (n > 0 && config_buf[n - 1] != '\n')
             n--;
     }
-    hak_config_parse(path, config_buf, n, source);
+    *warnings += hak_config_parse(path, config_buf, n, source);
     return true;
 }

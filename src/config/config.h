@@ -22,16 +22,13 @@
 #define HAK_SYSCONFDIR "/etc"
 #endif
 
-/* The system-wide file, read first (tests point it elsewhere). */
-extern const char *hak_config_system_path;
-/* Warnings printed so far (tests). */
-extern unsigned hak_config_warnings;
-
 /* Load `path`; a missing file is silent unless `must_exist`.  Returns true
- * if the file was read. */
-bool hak_config_load_file(const char *path, hak_opt_source source, bool must_exist);
-/* Apply the entries of a buffer; `name` names it in warnings. */
-void hak_config_parse(const char *name, const char *buf, size_t len, hak_opt_source source);
+ * if the file was read; *warnings grows by the warnings printed. */
+bool hak_config_load_file(const char *path, hak_opt_source source, bool must_exist,
+                          unsigned *warnings);
+/* Apply the entries of a buffer; `name` names it in warnings.  Returns the
+ * number of warnings printed. */
+unsigned hak_config_parse(const char *name, const char *buf, size_t len, hak_opt_source source);
 /* Print "hakmem: <name>:<line>: <msg>" (line 0: no line number). */
 void hak_config_warn(const char *name, unsigned line, const char *msg, const char *key,
                      size_t key_len);

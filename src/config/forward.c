@@ -132,11 +132,10 @@ bool hak_libc_resolve(hak_libc_fns *out)
             return false;
         out->malloc = (void *(*)(size_t))forward_lookup(&lib, "malloc");
         out->free = (void (*)(void *))forward_lookup(&lib, "free");
-        out->calloc = (void *(*)(size_t, size_t))forward_lookup(&lib, "calloc");
         out->realloc = (void *(*)(void *, size_t))forward_lookup(&lib, "realloc");
         out->memalign = (void *(*)(size_t, size_t))forward_lookup(&lib, "memalign");
         out->usable_size = (size_t(*)(void *))forward_lookup(&lib, "malloc_usable_size");
-        return out->malloc && out->free && out->calloc && out->realloc && out->memalign &&
+        return out->malloc && out->free && out->realloc && out->memalign &&
                out->usable_size;
     }
     return false;

@@ -21,7 +21,6 @@
 typedef struct hak_libc_fns {
     void *(*malloc)(size_t);
     void (*free)(void *);
-    void *(*calloc)(size_t, size_t);
     void *(*realloc)(void *, size_t);
     void *(*memalign)(size_t, size_t);
     size_t (*usable_size)(void *);

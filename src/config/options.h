@@ -121,21 +121,26 @@ hak_inline const char *hak_opt_str(enum hak_option_id id)
 const char *hak_option_parse(int id, const char *value, size_t len, int64_t *out);
 /* Look up an option by name (len bytes); -1 if unknown. */
 int hak_option_find(const char *name, size_t len);
-/* Environment overrides (skipped when AT_SECURE). */
-void hak_options_apply_env(void);
 /* Set option id from a source; false (nothing stored) if a higher-precedence
  * source already set it. */
 bool hak_option_store(int id, int64_t value, hak_opt_source source);
-/* Defaults, the system config file, $HAKMEM_CONF, the environment (the
- * last two unless AT_SECURE), then the profile's presets for the keys no
- * source set. */
-void hak_options_init(void);
-/* Reset to defaults (tests). */
+/* Back to the defaults, every source forgotten. */
 void hak_options_reset(void);
-/* Is this a setuid/setgid (AT_SECURE) process?  Tests force the answer
- * with hak_options_force_secure (-1: ask the kernel). */
-bool hak_options_secure_mode(void);
-extern int hak_options_force_secure;
+/* The profile's presets, for the keys no source set. */
+void hak_options_apply_profile(void);
+
+/* options_load.c: what a load reads. */
+typedef struct hak_options_inputs {
+    const char *system_file; /* read first; a missing file is silent */
+    bool secure;             /* AT_SECURE: $HAKMEM_CONF and HAKMEM_* are ignored */
+} hak_options_inputs;
+/* Defaults, the system file, $HAKMEM_CONF, the environment (the last two
+ * unless secure), then the profile's presets for the keys no source set.
+ * Returns the number of warnings printed (bad lines, bad variables). */
+unsigned hak_options_load(const hak_options_inputs *in);
+/* hak_options_load with this process's inputs: $sysconfdir/hakmem.conf,
+ * and the kernel's AT_SECURE. */
+void hak_options_init(void);
 /* The value `profile` gives option id when no source sets it. */
 int64_t hak_option_profile_default(int profile, int id);
 

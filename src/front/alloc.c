@@ -1,26 +1,37 @@
 /*
  * alloc.c - the hak_* API and the out-of-line parts of every entry point:
- * calloc, realloc, the aligned family, usable size, and the free paths
- * that are not a local Tiny/Mid free (remote, Large, Huge, misuse).
+ * the Tiny/Mid miss and overflow, calloc, realloc, the aligned family,
+ * usable size, and the free paths that are not a local Tiny/Mid free
+ * (remote, Large, Huge, misuse).
+ *
+ * Maintenance runs here, at the front's safe points, never from inside a
+ * mechanism: the thread's safe point (background thread, delayed frees,
+ * learned caps, trim requests) at the top of every small miss, the purge
+ * tick after every free that reached the pools, and one retry after
+ * hak_purge_all when a tier could not map memory.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "front/api.h"
-#include "hakmem.h"
-#include "runtime/background.h"
+
+#include "base/counters.h"
 #include "base/diag.h"
 #include "config/forward.h"
-#include "tiers/huge.h"
-#include "runtime/init.h"
-#include "tiers/large.h"
 #include "config/options.h"
+#include "hakmem.h"
+#include "runtime/background.h"
+#include "runtime/init.h"
+#include "runtime/purge.h"
+#include "runtime/thread.h"
 #include "small/remote_free.h"
-#include "runtime/stats.h"
+#include "tiers/cache.h"
+#include "tiers/huge.h"
+#include "tiers/large.h"
 
 /* ---- misuse ---- */
 
-void hak_small_free_invalid(const void *p, const hak_slab *s)
+void hak_alloc_free_invalid(const void *p, const hak_slab *s)
 {
     /* Reached from the fast path by a tail jump (api.h); never returns. */
     hak_fatal_block("invalid free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
@@ -28,7 +39,7 @@ void hak_small_free_invalid(const void *p, const hak_slab *s)
                     s->block_size);
 }
 
-void hak_small_double_free(const void *p, const hak_slab *s)
+void hak_alloc_double_free(const void *p, const hak_slab *s)
 {
     hak_fatal_block("double free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
                     s->block_size);
@@ -41,7 +52,7 @@ static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_sla
                     s->block_size);
 }
 
-void hak_free_size_mismatch(const void *p, size_t size)
+void hak_alloc_size_mismatch(const void *p, size_t size)
 {
     (void)size;
     hak_fatal_ptr("free_sized with a size larger than the block at", p, NULL);
@@ -79,15 +90,12 @@ hak_cold static void alloc_foreign(int op, const void *p)
     }
 }
 
-void hak_small_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b, unsigned kind)
+void hak_alloc_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b)
 {
     memset(b, 0, s->block_size);
     hak_block_mark_freed(b);
     hak_track_free(b, s->block_size);
-    if (kind == HAK_TINY_SLAB_SHIFT)
-        hak_tiny_free_local(h, s->cls, b);
-    else
-        hak_mid_free_local(h, s->cls, b);
+    hak_api_small_free_local(h, s, s->shift, b);
 }
 
 /* A Tiny/Mid block checked by a thread that does not own its slab (or a
@@ -109,11 +117,11 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
     return b;
 }
 
-void hak_small_free_other(void *p, hak_slab *s, size_t expected)
+void hak_alloc_free_other(void *p, hak_slab *s, size_t expected)
 {
     hak_block *b = alloc_small_check(p, s, "invalid free of");
     if (expected > s->block_size)
-        hak_free_size_mismatch(p, expected);
+        hak_alloc_size_mismatch(p, expected);
     if (hak_secure.zero_on_free)
         memset(b, 0, s->block_size);
     hak_block_mark_freed(b);
@@ -126,20 +134,27 @@ void hak_small_free_other(void *p, hak_slab *s, size_t expected)
     hak_remote_free_push(s, b);
 }
 
-void hak_free_slow(void *p, unsigned kind, size_t expected)
+/* A safe point after a free that reached the pools: it is complete. */
+static void alloc_after_free(void)
+{
+    hak_purge_tick();
+    hak_background_serve();
+}
+
+void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
 {
     if (p == NULL)
         return;
-    switch (kind) {
+    switch (map) {
     case HAK_SEGMAP_LARGE:
         hak_large_free(p, expected);
-        hak_background_serve(); /* safe point: the free is complete */
+        alloc_after_free();
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
         if (hak_huge_contains(p)) {
             hak_huge_free(p, expected);
-            hak_background_serve(); /* safe point: the free is complete */
+            alloc_after_free();
             return;
         }
         /* Past the end of a Huge mapping, in the rest of its last region:
@@ -155,6 +170,37 @@ void hak_free_slow(void *p, unsigned kind, size_t expected)
     }
 }
 
+/* ---- the Tiny and Mid miss and overflow ---- */
+
+void *hak_alloc_small_miss(unsigned cls)
+{
+    hak_heap *h = hak_thread_heap();
+    if (h == NULL) {
+        if (hak_forward)
+            return hak_libc.malloc(hak_classes[cls].size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    hak_thread_safe_point(h);
+    h->cstats[cls].slow_allocs++;
+    if (hak_unlikely(!hak_cache_refill(h, cls))) {
+        /* No slab could be mapped: what the program freed serves first. */
+        if (hak_purge_all() == 0 || !hak_cache_refill(h, cls)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return hak_class_is_tiny(cls) ? hak_tiny_cache_pop(h, cls) : hak_mid_cache_pop(h, cls);
+}
+
+void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
+{
+    hak_cache_overflow(h, cls, p);
+    /* Safe point: the flush is complete.  A program that frees and then
+     * goes idle needs its decay started here. */
+    alloc_after_free();
+}
+
 /* ---- allocation beyond the Mid tier ---- */
 
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
@@ -164,13 +210,16 @@ void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
         *zeroed = false;
         return align <= HAK_MIN_ALIGN ? hak_libc.malloc(size) : hak_libc.memalign(align, size);
     }
-    if (size <= HAK_LARGE_MAX && align <= HAK_LARGE_MAX)
-        return hak_large_alloc(size, align, zeroed);
     if (size > HAK_ALLOC_MAX) {
         errno = ENOMEM;
         return NULL;
     }
-    return hak_huge_alloc(size, align, zeroed);
+    bool large = size <= HAK_LARGE_MAX && align <= HAK_LARGE_MAX;
+    hak_heap *h = large ? hak_thread_heap() : NULL;
+    void *p = large ? hak_large_alloc(h, size, align, zeroed) : hak_huge_alloc(size, align, zeroed);
+    if (hak_unlikely(p == NULL) && hak_purge_all() > 0)
+        p = large ? hak_large_alloc(h, size, align, zeroed) : hak_huge_alloc(size, align, zeroed);
+    return p;
 }
 
 void *hak_calloc_impl(size_t count, size_t size)
@@ -200,15 +249,15 @@ size_t hak_usable_size_impl(const void *p)
     if (p == NULL)
         return 0;
     uintptr_t a = (uintptr_t)p;
-    unsigned kind = hak_segmap_get(a);
-    if (kind >= HAK_SEGMAP_SMALL_MIN) {
-        const hak_slab *s = hak_slab_of(a, kind);
+    unsigned map = hak_segmap_get(a);
+    if (map >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, map);
         alloc_small_check(p, s, "malloc_usable_size of invalid pointer");
         return s->block_size;
     }
-    if (kind == HAK_SEGMAP_LARGE)
+    if (map == HAK_SEGMAP_LARGE)
         return hak_large_usable(p);
-    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
+    if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
         return hak_huge_usable(p);
     hak_init_ensure();
     if (hak_forward)
@@ -241,9 +290,9 @@ void *hak_realloc_impl(void *p, size_t size)
         return NULL;
     }
     uintptr_t a = (uintptr_t)p;
-    unsigned kind = hak_segmap_get(a);
-    if (kind >= HAK_SEGMAP_SMALL_MIN) {
-        const hak_slab *s = hak_slab_of(a, kind);
+    unsigned map = hak_segmap_get(a);
+    if (map >= HAK_SEGMAP_SMALL_MIN) {
+        const hak_slab *s = hak_slab_of(a, map);
         alloc_small_check(p, s, "realloc of invalid pointer");
         size_t usable = s->block_size;
         if (size <= usable && size >= usable / 2)
@@ -252,15 +301,18 @@ void *hak_realloc_impl(void *p, size_t size)
             return p;
         return alloc_move(p, usable, size);
     }
-    if (kind == HAK_SEGMAP_LARGE) {
-        if (hak_large_resize(p, size))
+    if (map == HAK_SEGMAP_LARGE) {
+        if (hak_large_resize(hak_thread_heap(), p, size))
             return p;
         return alloc_move(p, hak_large_usable(p), size);
     }
-    if ((kind == HAK_SEGMAP_HUGE_HEAD || kind == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
-        if (size > HAK_LARGE_MAX)
-            return hak_huge_realloc(p, size);
-        return alloc_move(p, hak_huge_usable(p), size);
+    if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
+        if (size <= HAK_LARGE_MAX)
+            return alloc_move(p, hak_huge_usable(p), size);
+        void *q = hak_huge_realloc(p, size);
+        if (hak_unlikely(q == NULL) && hak_purge_all() > 0)
+            q = hak_huge_realloc(p, size);
+        return q;
     }
     hak_init_ensure();
     if (hak_forward)
@@ -298,8 +350,7 @@ void *hak_aligned_impl(size_t align, size_t size)
     }
     int cls = hak_small_class_aligned(size, align);
     if (cls >= 0)
-        return hak_class_is_tiny((unsigned)cls) ? hak_tiny_alloc_class((unsigned)cls)
-                                                 : hak_mid_alloc_class((unsigned)cls);
+        return hak_api_small_alloc((unsigned)cls);
     bool zeroed;
     return hak_alloc_big(size, align, &zeroed);
 }

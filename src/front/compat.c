@@ -14,18 +14,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "small/abandon.h"
 #include "base/diag.h"
-#include "hakmem.h"
-#include "small/heap.h"
-#include "runtime/init.h"
-#include "tiers/large.h"
-#include "config/options.h"
-#include "os/os.h"
-#include "runtime/purge.h"
-#include "small/segment.h"
 #include "base/size_class.h"
-#include "runtime/stats.h"
+#include "config/options.h"
+#include "hakmem.h"
+#include "os/os.h"
+#include "runtime/init.h"
+#include "runtime/purge.h"
+#include "runtime/thread.h"
+#include "small/abandon.h"
+#include "small/heap.h"
+#include "small/segment.h"
+#include "tiers/large.h"
 
 int hak_malloc_trim_impl(size_t pad)
 {
@@ -35,13 +35,13 @@ int hak_malloc_trim_impl(size_t pad)
     size_t before = hak_os_current_rss_kib();
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty) {
-        hak_heap_trim(h);
+        hak_thread_trim(h);
         /* Slabs of exited threads whose blocks all came back. */
-        hak_abandoned_reclaim(h);
-        hak_heap_trim(h);
+        hak_abandon_reclaim(h);
+        hak_thread_trim(h);
     }
-    /* Other threads flush their caches on their next slow path. */
-    atomic_fetch_add_explicit(&hak_trim_epoch, 1, memory_order_relaxed);
+    /* Other threads flush their caches at their next safe point. */
+    hak_thread_trim_all();
     size_t purged = hak_purge_all();
     return purged > 0 || hak_os_current_rss_kib() < before ? 1 : 0;
 }

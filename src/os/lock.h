@@ -16,8 +16,6 @@ typedef struct hak_lock {
     _Atomic uint32_t state;
 } hak_lock;
 
-#define HAK_LOCK_INIT { 0 }
-
 void hak_lock_slow(hak_lock *l);
 
 hak_inline void hak_lock_acquire(hak_lock *l)

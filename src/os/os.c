@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -142,11 +141,6 @@ void hak_os_write(int fd, const char *buf, size_t len)
     errno = saved;
 }
 
-void hak_os_yield(void)
-{
-    sched_yield();
-}
-
 void hak_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected)
 {
     int saved = errno;
@@ -171,26 +165,48 @@ uint64_t hak_os_peak_rss_kib(void)
 
 uint64_t hak_os_current_rss_kib(void)
 {
+    char buf[128];
+    bool truncated;
+    ssize_t n = hak_os_read_file("/proc/self/statm", buf, sizeof buf - 1, &truncated);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *s = buf;
+    while (*s && *s != ' ')
+        s++;
+    uint64_t pages = 0;
+    while (*s == ' ')
+        s++;
+    while (*s >= '0' && *s <= '9')
+        pages = pages * 10 + (uint64_t)(*s++ - '0');
+    return pages * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
+ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncated)
+{
     int saved = errno;
-    uint64_t kib = 0;
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        char buf[128];
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n > 0) {
-            buf[n] = 0;
-            const char *s = buf;
-            while (*s && *s != ' ')
-                s++;
-            uint64_t pages = 0;
-            while (*s == ' ')
-                s++;
-            while (*s >= '0' && *s <= '9')
-                pages = pages * 10 + (uint64_t)(*s++ - '0');
-            kib = pages * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+    *truncated = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ssize_t err = -errno;
+        errno = saved;
+        return err;
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            char extra;
+            *truncated = read(fd, &extra, 1) > 0;
+            break;
         }
     }
+    close(fd);
     errno = saved;
-    return kib;
+    return (ssize_t)n;
 }

@@ -9,6 +9,8 @@
 #ifndef HAK_OS_H
 #define HAK_OS_H
 
+#include <sys/types.h>
+
 #include "internal.h"
 
 /* Anonymous read/write mapping of `size` bytes (page multiple); NULL on failure. */
@@ -31,7 +33,6 @@ bool hak_os_remap_to(void *p, size_t old_size, size_t new_size, void *dst);
 uint64_t hak_os_now_ms(void);
 void hak_os_random(void *buf, size_t len);
 void hak_os_write(int fd, const char *buf, size_t len);
-void hak_os_yield(void);
 
 void hak_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected);
 void hak_os_futex_wake(_Atomic uint32_t *addr, int count);
@@ -39,5 +40,11 @@ void hak_os_futex_wake(_Atomic uint32_t *addr, int count);
 /* Peak resident set (KiB) and current resident set (KiB, from /proc). */
 uint64_t hak_os_peak_rss_kib(void);
 uint64_t hak_os_current_rss_kib(void);
+
+/* Read up to `cap` bytes of a file (open, read until EOF or full, close),
+ * retrying interrupted reads; *truncated tells whether the file had more.
+ * Returns the bytes read, or -errno if the file cannot be opened.  errno is
+ * left as it was either way. */
+ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncated);
 
 #endif

@@ -11,19 +11,15 @@
 #define _GNU_SOURCE
 #include "runtime/background.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "tiers/huge.h"
-#include "tiers/large.h"
-#include "runtime/learner.h"
+#include "base/counters.h"
 #include "config/options.h"
 #include "os/os.h"
+#include "runtime/learner.h"
 #include "runtime/purge.h"
-#include "small/segment.h"
 
 _Atomic int hak_background_allowed;
 _Atomic int hak_background_running;
@@ -38,11 +34,8 @@ _Atomic int hak_background_requested;
 static long bg_live_threads(void)
 {
     char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    bool truncated;
+    ssize_t n = hak_os_read_file("/proc/self/stat", buf, sizeof buf - 1, &truncated);
     if (n <= 0)
         return -1;
     buf[n] = 0;
@@ -77,18 +70,12 @@ static void bg_sleep_ms(uint64_t ms)
         ;
 }
 
-static size_t bg_retained(void)
-{
-    /* relaxed: a trigger (purge.h). */
-    return atomic_load_explicit(&hak_retained_bytes, memory_order_relaxed);
-}
-
 /* Leave, unless work arrived while deciding to. */
 static bool bg_leave(void)
 {
     /* relaxed: running is only an election flag. */
     atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
-    if (bg_retained() < HAK_DECAY_THREAD_MIN && !hak_opt(HAK_OPT_LEARN))
+    if (hak_retained_get() < HAK_DECAY_THREAD_MIN && !hak_opt(HAK_OPT_LEARN))
         return true;
     int expected = 0;
     return !atomic_compare_exchange_strong_explicit(&hak_background_running, &expected, 1,
@@ -119,10 +106,8 @@ static void *bg_main(void *arg)
                 sleep_ms = learn_next - now;
             busy_at = now;
         }
-        if (bg_retained() > 0) {
-            hak_segment_purge(now, false);
-            hak_large_purge(now, false);
-            hak_huge_cache_purge(now, false);
+        if (hak_retained_get() > 0) {
+            hak_purge_aged(now);
             busy_at = now;
         }
         /* Alone: the application's threads are gone (main called

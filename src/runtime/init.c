@@ -16,20 +16,20 @@
 
 #include "base/block.h"
 #include "config/forward.h"
-#include "small/heap.h"
-#include "tiers/huge.h"
-#include "tiers/large.h"
+#include "config/options.h"
+#include "config/secure.h"
+#include "os/lock.h"
+#include "os/os.h"
 #include "runtime/background.h"
 #include "runtime/learner.h"
-#include "os/lock.h"
-#include "config/options.h"
-#include "os/os.h"
-#include "config/secure.h"
-#include "small/segment.h"
 #include "runtime/stats.h"
+#include "runtime/thread.h"
+#include "small/heap.h"
+#include "small/segment.h"
+#include "tiers/huge.h"
+#include "tiers/large.h"
 
 _Atomic int hak_init_state;
-hak_keys_t hak_keys;
 
 static hak_lock init_lock;
 /* The initialising thread, identified by the address of its TLS marker. */
@@ -84,7 +84,7 @@ bool hak_init_slow(void)
     hak_forward_decide();
 
     /* Step 2: libc calls that may come back into malloc. */
-    hak_heap_init_global();
+    hak_thread_init_global();
     pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
 
     atomic_store_explicit(&init_owner, NULL, memory_order_relaxed);

@@ -6,11 +6,9 @@
 #include "runtime/learner.h"
 
 #include "small/heap.h"
+#include "config/learned.h"
 #include "config/options.h"
 
-_Atomic uint32_t hak_learned_caps[HAK_SMALL_CLASSES];
-_Atomic uint32_t hak_learned_round_pct = 0xffffffffu;
-_Atomic uint32_t hak_learn_epoch;
 
 static uint32_t learn_clamp(uint32_t v, uint32_t lo, uint32_t hi)
 {

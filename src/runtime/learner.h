@@ -6,7 +6,8 @@
  * walk of the heap registry, the same racy-but-monotonic reads as the
  * stats) and decides per class a cache cap with hak_learn_step, a pure
  * function.  It publishes the caps in hak_learned_caps[] and bumps
- * hak_learn_epoch; each heap adopts them on its own next slow path.  The
+ * hak_learn_epoch (config/learned.h); each heap adopts them at its own
+ * next safe point (runtime/thread.c).  The
  * learner never writes a heap and never takes a lock.
  */
 #ifndef HAK_LEARNER_H
@@ -46,11 +47,6 @@ typedef struct hak_learn_class {
  * [cap_min, cap_max]; a steady workload settles in O(log cap_max) changes. */
 uint32_t hak_learn_step(hak_learn_class *st, uint64_t allocs, uint64_t misses,
                         const hak_learn_params *p);
-
-/* Published decisions: 0 = none for that class. */
-extern _Atomic uint32_t hak_learned_caps[HAK_SMALL_CLASSES];
-extern _Atomic uint32_t hak_learned_round_pct; /* 0xffffffff: none */
-extern _Atomic uint32_t hak_learn_epoch;
 
 /* One learner window (the background thread calls it). */
 void hak_learner_window(void);

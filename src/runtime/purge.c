@@ -3,22 +3,29 @@
  */
 #include "runtime/purge.h"
 
-#include "runtime/background.h"
-#include "tiers/huge.h"
-#include "tiers/large.h"
+#include "base/counters.h"
 #include "config/options.h"
 #include "os/os.h"
+#include "runtime/background.h"
 #include "small/segment.h"
-
-_Atomic size_t hak_retained_bytes;
+#include "tiers/huge.h"
+#include "tiers/large.h"
 
 /* Time of the last purge pass; claimed by CAS so one thread runs a pass. */
 static _Atomic uint64_t purge_last_ms;
 
-void hak_purge_maybe(uint64_t now_ms)
+void hak_purge_aged(uint64_t now_ms)
 {
-    /* relaxed: a trigger (see purge.h). */
-    size_t retained = atomic_load_explicit(&hak_retained_bytes, memory_order_relaxed);
+    hak_segment_purge(now_ms, false);
+    hak_large_purge(now_ms, false);
+    hak_huge_cache_purge(now_ms, false);
+}
+
+void hak_purge_tick(void)
+{
+    size_t retained = hak_retained_get();
+    if (retained == 0)
+        return;
     if (retained > (size_t)hak_opt(HAK_OPT_RETAIN_MAX)) {
         /* Over the cap: give it all back now, whatever its age. */
         hak_purge_all();
@@ -29,6 +36,7 @@ void hak_purge_maybe(uint64_t now_ms)
      * the decay of a sizeable amount. */
     if (retained >= HAK_DECAY_THREAD_MIN && delay > 0)
         hak_background_request();
+    uint64_t now_ms = hak_os_now_ms();
     /* relaxed: a hint, the CAS below decides. */
     uint64_t last = atomic_load_explicit(&purge_last_ms, memory_order_relaxed);
     if (now_ms - last < delay / 2)
@@ -37,20 +45,10 @@ void hak_purge_maybe(uint64_t now_ms)
     if (!atomic_compare_exchange_strong_explicit(&purge_last_ms, &last, now_ms,
                                                  memory_order_relaxed, memory_order_relaxed))
         return;
-    hak_segment_purge(now_ms, false);
-    hak_large_purge(now_ms, false);
-    hak_huge_cache_purge(now_ms, false);
+    hak_purge_aged(now_ms);
 }
 
 size_t hak_purge_all(void)
 {
     return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_cache_purge(0, true);
-}
-
-void *hak_purge_map_aligned(size_t size, size_t align, size_t offset)
-{
-    void *p = hak_os_map_aligned(size, align, offset);
-    if (hak_unlikely(p == NULL) && hak_purge_all() > 0)
-        p = hak_os_map_aligned(size, align, offset);
-    return p;
 }

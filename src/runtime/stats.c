@@ -13,16 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/counters.h"
 #include "base/diag.h"
 #include "config/forward.h"
-#include "small/heap.h"
-#include "tiers/large.h"
 #include "config/options.h"
-#include "os/os.h"
-#include "small/segment.h"
 #include "hakmem.h"
-
-hak_global_stats hak_gstats;
+#include "os/os.h"
+#include "small/heap.h"
+#include "small/segment.h"
+#include "tiers/large.h"
+#include "tiers/tiny.h"
 
 static uint64_t stats_load(_Atomic uint64_t *c)
 {

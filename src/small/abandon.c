@@ -4,12 +4,13 @@
 #include "small/abandon.h"
 
 #include "small/lfstack.h"
+#include "small/remote_collect.h"
 #include "small/segment.h"
 #include "small/warm_pool.h"
 
 static hak_lfstack abandoned_stacks[HAK_SMALL_CLASSES];
 
-void hak_abandoned_push(hak_slab *s)
+void hak_abandon_push(hak_slab *s)
 {
     hak_lfstack_push(&abandoned_stacks[s->cls], s);
 }
@@ -21,20 +22,20 @@ static bool abandon_take(hak_heap *h, hak_slab *s)
     /* relaxed: s is ours alone now (popped with acquire); remote freers
      * only compare `owner` with their own heap. */
     atomic_store_explicit(&s->owner, h, memory_order_relaxed);
-    s->next = s->prev = NULL;
-    hak_slab_collect_remote(s);
+    s->link.next = s->link.prev = NULL;
+    hak_remote_collect_slab(s);
     h->cstats[s->cls].adopted++;
     if (s->used == 0) {
         s->state = HAK_SLAB_EMPTY;
-        hak_slab_became_empty(h, s);
+        hak_warm_pool_slab_empty(h, s);
         return false;
     }
     /* It was listed because it had free blocks; nobody took any since. */
-    hak_slab_make_available(h, s);
+    hak_warm_pool_place(h, s);
     return true;
 }
 
-bool hak_abandoned_adopt(hak_heap *h, unsigned cls)
+bool hak_abandon_adopt(hak_heap *h, unsigned cls)
 {
     for (;;) {
         hak_slab *s = hak_lfstack_pop(&abandoned_stacks[cls]);
@@ -45,18 +46,17 @@ bool hak_abandoned_adopt(hak_heap *h, unsigned cls)
     }
 }
 
-static void abandon_one(hak_heap *h, hak_slab *s)
+static void abandon_one(hak_slab *s)
 {
     if (s->used == 0) {
         hak_segment_release(hak_slab_kind(s), &s, 1);
         return;
     }
     s->state = HAK_SLAB_ABANDONED;
-    s->next = s->prev = NULL;
+    s->link.next = s->link.prev = NULL;
     /* release: a remote freer in the NOTIFYING hand-off reads owner with
      * acquire and must then see NULL or us, never a torn value. */
     atomic_store_explicit(&s->owner, NULL, memory_order_release);
-    (void)h;
     /* relaxed: the CAS below orders. */
     uintptr_t old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     for (;;) {
@@ -66,7 +66,7 @@ static void abandon_one(hak_heap *h, hak_slab *s)
              * collects them), release our slab state to the stack push. */
             if (atomic_compare_exchange_weak_explicit(&s->thread_free, &old, head | HAK_TF_NORMAL,
                                                       memory_order_acq_rel, memory_order_relaxed)) {
-                hak_abandoned_push(s);
+                hak_abandon_push(s);
                 return;
             }
         } else {
@@ -79,31 +79,31 @@ static void abandon_one(hak_heap *h, hak_slab *s)
     }
 }
 
-void hak_heap_abandon_slabs(hak_heap *h)
+void hak_abandon_heap_slabs(hak_heap *h)
 {
     for (unsigned cls = 0; cls < HAK_SMALL_CLASSES; cls++) {
-        hak_class_slabs *cs = &h->cls[cls];
+        hak_class_slabs *cs = &h->slabs[cls];
         while (cs->warm_count > 0)
-            abandon_one(h, cs->warm[--cs->warm_count]);
-        while (cs->partial) {
-            hak_slab *s = cs->partial;
-            hak_slab_list_remove(&cs->partial, s);
-            abandon_one(h, s);
+            abandon_one(cs->warm[--cs->warm_count]);
+        while (!hak_list_empty(&cs->partial)) {
+            hak_slab *s = hak_list_entry(cs->partial.head, hak_slab, link);
+            hak_list_remove(&cs->partial, &s->link);
+            abandon_one(s);
         }
-        while (cs->full) {
-            hak_slab *s = cs->full;
-            hak_slab_list_remove(&cs->full, s);
-            abandon_one(h, s);
+        while (!hak_list_empty(&cs->full)) {
+            hak_slab *s = hak_list_entry(cs->full.head, hak_slab, link);
+            hak_list_remove(&cs->full, &s->link);
+            abandon_one(s);
         }
     }
 }
 
-void hak_abandoned_reclaim(hak_heap *h)
+void hak_abandon_reclaim(hak_heap *h)
 {
     for (unsigned cls = 0; cls < HAK_SMALL_CLASSES; cls++) {
         /* Bounded: each slab we keep lands in our warm pool or partial
          * list, so a stack is walked at most once. */
-        while (hak_abandoned_adopt(h, cls))
+        while (hak_abandon_adopt(h, cls))
             ;
     }
 }

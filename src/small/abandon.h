@@ -11,13 +11,13 @@
 
 /* Pop an abandoned slab of class cls, make it h's and place it (warm pool,
  * partial list or empty cache).  Returns false if the stack was empty. */
-bool hak_abandoned_adopt(hak_heap *h, unsigned cls);
+bool hak_abandon_adopt(hak_heap *h, unsigned cls);
 /* List a slab with free blocks on its class's stack (owner already NULL). */
-void hak_abandoned_push(hak_slab *s);
+void hak_abandon_push(hak_slab *s);
 /* Give up every slab h owns (thread exit, after its caches are flushed). */
-void hak_heap_abandon_slabs(hak_heap *h);
+void hak_abandon_heap_slabs(hak_heap *h);
 /* Adopt-and-release pass over every stack: slabs whose blocks all came
  * back are returned to their segments (malloc_trim, purge). */
-void hak_abandoned_reclaim(hak_heap *h);
+void hak_abandon_reclaim(hak_heap *h);
 
 #endif

@@ -9,13 +9,19 @@
  * paths carry no init check.  Heaps are never unmapped: a thread's exit
  * returns its heap to a pool for the next thread, and remote freers may hold
  * a heap pointer briefly (see remote_free.c).
+ *
+ * This floor keeps the struct, the TLS pointer, the registry of every heap
+ * and the pool of released ones; a heap's life with its thread (creation on
+ * first use, options, trim, exit) is runtime/thread.c.  The caches' fields
+ * are the tiers' (tiers/tiny.h, tiers/mid.h, tiers/large.h), laid out here
+ * so that one TLS load reaches all of them.
  */
 #ifndef HAK_HEAP_H
 #define HAK_HEAP_H
 
-#include "internal.h"
-#include "tiers/large.h"
+#include "base/list.h"
 #include "base/size_class.h"
+#include "internal.h"
 #include "small/slab.h"
 
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
@@ -23,13 +29,23 @@
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
+#define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */
 
+/* The owner's slabs of one small class (small/warm_pool.c). */
 typedef struct hak_class_slabs {
     hak_slab *warm[HAK_WARM_MAX]; /* owned slabs with free blocks, top = last */
     uint32_t warm_count;
-    hak_slab *partial;            /* owned slabs with free blocks beyond the warm pool */
-    hak_slab *full;               /* owned slabs with every block out */
+    hak_list partial;             /* owned slabs with free blocks beyond the warm pool */
+    hak_list full;                /* owned slabs with every block out */
 } hak_class_slabs;
+
+/* Freed Large runs kept for reuse (tiers/large.c); no ownership: a run can
+ * be freed into any thread's cache. */
+typedef struct hak_large_cache {
+    void *runs[HAK_LARGE_CLASSES][HAK_LARGE_CACHE_SLOTS];
+    uint8_t count[HAK_LARGE_CLASSES];
+    size_t bytes; /* bytes held in runs[] */
+} hak_large_cache;
 
 /* Counters of one class in one heap.  Written only by the owning thread
  * with plain stores; readers (stats) tolerate torn-in-time sums. */
@@ -63,7 +79,7 @@ typedef struct hak_heap {
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
     /* Frees pushed into this heap's caches, per class: the one counter on
-     * a fast path (mallocs are derived from it, see stats.c).  One array
+     * a fast path (mallocs are derived from it, see runtime/stats.c).  One array
      * per tier so that each free path increments memory in one instruction. */
     uint64_t tiny_frees[HAK_TINY_CLASSES];
     uint64_t mid_frees[HAK_MID_CLASSES];
@@ -72,16 +88,10 @@ typedef struct hak_heap {
     hak_class_stats cstats[HAK_SMALL_CLASSES];
 
     /* ---- WARM / slow path ---- */
-    hak_class_slabs cls[HAK_SMALL_CLASSES];
+    hak_class_slabs slabs[HAK_SMALL_CLASSES];
     uint32_t batch[HAK_SMALL_CLASSES];  /* blocks per batch refill */
     uint32_t warm_cap;                  /* warm pool slots used per class */
-    /* Free-run drain (tiny.c, mid.c).  A class whose cache overflowed
-     * HAK_DRAIN_OVERFLOWS times with no refill in between is in a run of
-     * frees (a structure being torn down): its cap drops to 0, so the rest
-     * of the run goes straight back to the slabs and no cached block is
-     * left pinning a mostly free slab when the thread stops allocating (the
-     * purge can then return those slabs even if the thread never calls us
-     * again).  The next allocation miss of the class restores the cap. */
+    /* Free-run drain (tiers/cache.h). */
     uint32_t free_run[HAK_SMALL_CLASSES];  /* overflows since the last refill */
     uint32_t drain_cap[HAK_SMALL_CLASSES]; /* cap to restore; 0: not draining */
     uint32_t prefill_budget;            /* slabs per secondary prefill */
@@ -91,9 +101,9 @@ typedef struct hak_heap {
     hak_large_cache large;
     hak_tier_stats large_stats;
     uint64_t large_cache_misses;        /* Large mallocs the run cache could not serve */
-    uint32_t learn_epoch;               /* learner decisions adopted (learner.h) */
-    uint32_t trim_epoch;                /* malloc_trim requests honoured (compat.c) */
-    uint64_t rng;                       /* random_freelist shuffle state (secure.h) */
+    uint32_t learn_epoch;               /* learner decisions adopted (config/learned.h) */
+    uint32_t trim_epoch;                /* malloc_trim requests honoured (runtime/thread.c) */
+    uint64_t rng;                       /* random_freelist shuffle state (config/secure.h) */
 
     /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
      * Many pushers, the owner takes the whole list at once. */
@@ -111,53 +121,25 @@ hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
 {
     const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny_frees[cls]
                                                : &h->mid_frees[cls - HAK_TINY_CLASSES];
-    return *(const volatile uint64_t *)c; /* racy read by stats, see stats.c */
+    return *(const volatile uint64_t *)c; /* racy read by stats, see runtime/stats.c */
 }
-
-hak_inline uint32_t hak_tiny_count(const hak_heap *h, unsigned c)
-{
-    return (uint32_t)(h->tiny_end[c] - h->tiny_top[c]);
-}
-
-hak_inline uint32_t hak_tiny_cap(const hak_heap *h, unsigned c)
-{
-    return (uint32_t)(h->tiny_end[c] - h->tiny_base[c]);
-}
-
-/* The i-th oldest block in the Tiny cache of class c. */
-hak_inline void *hak_tiny_cached(const hak_heap *h, unsigned c, unsigned i)
-{
-    return h->tiny_end[c][-1 - (int)i];
-}
-
-/* Set the cap of a Tiny cache (the first call also makes it empty). */
-void hak_tiny_set_cap(hak_heap *h, unsigned c, uint32_t cap);
 
 extern HAK_TLS hak_heap *hak_heap_tls;
 extern HAK_HIDDEN hak_heap hak_heap_empty;
 
 hak_inline hak_heap *hak_heap_current(void) { return hak_heap_tls; }
 
-/* The calling thread's heap, created on first use; NULL if out of memory. */
-hak_heap *hak_heap_get(void);
-/* Registry walk for stats: first heap and next. */
+/* A heap from the pool of released ones, else a new zeroed one, added to
+ * the registry; NULL if out of memory.  Its caches are not set up yet. */
+hak_heap *hak_heap_acquire(void);
+/* Back to the pool, for the next thread; the caller emptied it. */
+void hak_heap_pool_put(hak_heap *h);
+/* Registry walk for stats and the learner: first heap, then all_next.
+ * Lock-free: the registry only grows. */
 hak_heap *hak_heap_first(void);
-/* Flush the calling thread's caches back to their slabs (malloc_trim, exit). */
-void hak_heap_flush_caches(hak_heap *h);
-/* malloc_trim from another thread asks every heap to flush its caches on
- * its next slow path. */
-extern _Atomic uint32_t hak_trim_epoch;
-void hak_heap_trim(hak_heap *h);
-/* Thread exit: flush, abandon every slab, return the heap to the pool. */
-void hak_heap_release(hak_heap *h);
-/* (Re)apply option values (cache caps, batches) to a heap. */
-void hak_heap_apply_options(hak_heap *h);
-/* Adopt the learner's latest caps (slow paths call it when the epoch moved). */
-void hak_heap_apply_learned(hak_heap *h);
 /* Allocate never-freed metadata (heaps) from the meta arena. */
 void *hak_meta_alloc(size_t size);
 
-void hak_heap_init_global(void);
 void hak_heap_fork_prepare(void);
 void hak_heap_fork_parent(void);
 void hak_heap_fork_child(void);

@@ -54,10 +54,4 @@ hak_inline hak_slab *hak_lfstack_pop(hak_lfstack *st)
     }
 }
 
-hak_inline bool hak_lfstack_empty(hak_lfstack *st)
-{
-    /* relaxed: a hint. */
-    return (uint32_t)atomic_load_explicit(&st->head, memory_order_relaxed) == 0;
-}
-
 #endif

@@ -1,5 +1,7 @@
 /*
- * remote_free.c - cross-thread frees.
+ * remote_free.c - cross-thread frees, the pushing side: any thread that
+ * frees a block of a slab another heap owns.  The owner's side, which takes
+ * what was pushed, is remote_collect.c.
  *
  * Fast case: CAS the block onto the slab's thread_free list (NORMAL tag).
  * The owner collects the whole list in one exchange during refill.
@@ -18,9 +20,6 @@
 #include "small/remote_free.h"
 
 #include "small/abandon.h"
-#include "base/diag.h"
-#include "base/segment_map.h"
-#include "small/warm_pool.h"
 
 static void remote_delayed_push(hak_heap *owner, hak_block *b)
 {
@@ -84,28 +83,8 @@ void hak_remote_free_push(hak_slab *s, hak_block *b)
         if (atomic_compare_exchange_weak_explicit(&s->thread_free, &old, nw,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
             if (tag == HAK_TF_ABANDONED)
-                hak_abandoned_push(s);
+                hak_abandon_push(s);
             return;
         }
-    }
-}
-
-void hak_heap_process_delayed_slow(hak_heap *h)
-{
-    /* acquire: pairs with the pushers' release CAS. */
-    hak_block *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
-    while (b != NULL) {
-        uintptr_t next = hak_block_next(b);
-        unsigned shift = hak_segmap_get(next);
-        if (next != 0 && hak_unlikely(shift < HAK_SEGMAP_SMALL_MIN))
-            hak_fatal_ptr("corrupted delayed-free list at", b, "a freed block was overwritten");
-        uintptr_t a = (uintptr_t)b;
-        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
-        /* relaxed: equality with ourselves is stable (see heap.h). */
-        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
-            hak_small_return_block(h, s, b);
-        else
-            hak_remote_free_push(s, b);
-        b = (hak_block *)next;
     }
 }

@@ -10,17 +10,16 @@
 #include "small/segment.h"
 
 #include "base/block.h"
+#include "base/counters.h"
 #include "base/diag.h"
 #include "os/lock.h"
 #include "config/options.h"
 #include "os/os.h"
-#include "runtime/purge.h"
 #include "base/segment_map.h"
-#include "runtime/stats.h"
 
 typedef struct segment_pool {
     hak_lock lock;
-    hak_segment *avail;  /* segments with FREE slabs */
+    hak_list avail;      /* segments with FREE slabs */
     size_t mapped;       /* segments of this kind */
     size_t free_slabs;   /* FREE slabs over all segments */
     size_t dirty_slabs;  /* FREE slabs not purged */
@@ -31,30 +30,20 @@ static const uint8_t segment_shift[HAK_SEG_KINDS] = { HAK_TINY_SLAB_SHIFT, HAK_M
 
 static void segment_list_push(segment_pool *pool, hak_segment *seg)
 {
-    seg->prev = NULL;
-    seg->next = pool->avail;
-    if (pool->avail)
-        pool->avail->prev = seg;
-    pool->avail = seg;
+    hak_list_push_front(&pool->avail, &seg->link);
     seg->listed = true;
 }
 
 static void segment_list_remove(segment_pool *pool, hak_segment *seg)
 {
-    if (seg->prev)
-        seg->prev->next = seg->next;
-    else
-        pool->avail = seg->next;
-    if (seg->next)
-        seg->next->prev = seg->prev;
-    seg->next = seg->prev = NULL;
+    hak_list_remove(&pool->avail, &seg->link);
     seg->listed = false;
 }
 
 /* Called without the pool lock: mapping can take a while. */
 static hak_segment *segment_map_new(unsigned kind)
 {
-    hak_segment *seg = hak_purge_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    hak_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
     unsigned shift = segment_shift[kind];
@@ -87,8 +76,7 @@ unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
     unsigned got = 0;
     hak_lock_acquire(&pool->lock);
     while (got < n) {
-        hak_segment *seg = pool->avail;
-        if (seg == NULL) {
+        if (hak_list_empty(&pool->avail)) {
             hak_lock_release(&pool->lock);
             hak_segment *fresh = segment_map_new(kind);
             hak_lock_acquire(&pool->lock);
@@ -99,6 +87,7 @@ unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
             segment_list_push(pool, fresh);
             continue;
         }
+        hak_segment *seg = hak_list_entry(pool->avail.head, hak_segment, link);
         /* Prefer slabs whose pages are still resident: reusing them costs
          * no page faults and lets the clean ones stay unbacked. */
         uint64_t pick = seg->free_mask & seg->dirty_mask;
@@ -153,7 +142,6 @@ void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
             segment_list_push(pool, seg);
     }
     hak_lock_release(&pool->lock);
-    hak_purge_maybe(now);
 }
 
 size_t hak_segment_purge(uint64_t now_ms, bool force)
@@ -168,7 +156,8 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
             hak_lock_release(&pool->lock);
             continue;
         }
-        for (hak_segment *seg = pool->avail; seg; seg = seg->next) {
+        for (hak_list_node *n = pool->avail.head; n; n = n->next) {
+            hak_segment *seg = hak_list_entry(n, hak_segment, link);
             uint64_t dirty = seg->dirty_mask;
             while (dirty) {
                 unsigned i = (unsigned)__builtin_ctzll(dirty);

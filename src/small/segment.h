@@ -11,7 +11,8 @@
 
 /* Take up to n FREE slabs of `kind`; returns how many (0: out of memory). */
 unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n);
-/* Return slabs of one `kind` (owner-private state no longer needed). */
+/* Return slabs of one `kind` (owner-private state no longer needed).  They
+ * stay resident until a purge (runtime/purge.c decides when). */
 void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n);
 /* madvise away FREE slabs that stayed free longer than the purge delay
  * (every FREE slab if force).  Returns bytes purged. */

@@ -1,12 +1,12 @@
 /*
- * slab.c - one slab's free lists: batch refill out of it, collection of its
- * thread-free list, and the full-slab notification handshake.  All of it
- * runs on the owner thread.
+ * slab.c - one slab's free lists: formatting, batch refill out of it, the
+ * checked walk of its links, and the owner's side of the full-slab
+ * notification handshake.  All of it runs on the owner thread.
  */
 #include "small/slab.h"
 
 #include "base/diag.h"
-#include "small/heap.h"
+#include "small/remote_collect.h"
 
 void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
 {
@@ -25,7 +25,7 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
     s->free = NULL;
     s->used = 0;
     s->bump = 0;
-    s->next = s->prev = NULL;
+    s->link.next = s->link.prev = NULL;
     /* relaxed: a fresh or emptied slab has no remote frees pending (every
      * block came back), and nobody else can reach it until we hand out a
      * block, which the program then publishes itself. */
@@ -46,52 +46,6 @@ hak_block *hak_slab_checked_next(const hak_slab *s, const hak_block *b)
     return (hak_block *)next;
 }
 
-unsigned hak_slab_collect_remote(hak_slab *s)
-{
-    /* relaxed load: only a hint to skip the exchange when nothing waits. */
-    uintptr_t old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
-    if ((old & ~(uintptr_t)HAK_TF_TAG_MASK) == 0)
-        return 0;
-    /* acquire: the remote freers' writes to the blocks (link, canary)
-     * happened before their release-CAS that published them here.  The tag
-     * is kept: only its owner-side transitions may change it. */
-    while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old,
-                                                  old & HAK_TF_TAG_MASK,
-                                                  memory_order_acquire, memory_order_relaxed))
-        ;
-    hak_block *head = hak_tf_head(old);
-    unsigned n = hak_tf_count(old);
-    if (head == NULL)
-        return 0;
-    /* More frees than the slab has blocks: a block was freed twice. */
-    if (hak_unlikely(n > s->capacity || n == 0))
-        hak_fatal_ptr("double free detected in slab", (void *)s->start,
-                      "a block was freed twice by other threads");
-    if (hak_unlikely((uintptr_t)head >> s->shift != s->start >> s->shift))
-        hak_fatal_ptr("corrupted thread-free list at", head, "not a block of this slab");
-    if (s->free != NULL) {
-        /* Append the local list after the collected one: walk to its tail
-         * (n blocks, each link checked).  Rare: refills collect only when
-         * the local list is empty. */
-        hak_block *tail = head;
-        for (unsigned i = 1; i < n; i++) {
-            tail = hak_slab_checked_next(s, tail);
-            if (hak_unlikely(tail == NULL))
-                hak_fatal_ptr("corrupted thread-free list at", head, "shorter than its count");
-        }
-        if (hak_unlikely(hak_slab_checked_next(s, tail) != NULL))
-            hak_fatal_ptr("double free detected in slab", (void *)s->start,
-                          "a block was freed twice by other threads");
-        hak_block_set_next(tail, s->free);
-    }
-    /* Otherwise the list simply becomes the local list: no walk, so no
-     * cache miss per block here; each link is still checked when a refill
-     * pops it. */
-    s->free = head;
-    s->used = (uint16_t)(s->used - n);
-    return n;
-}
-
 unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
 {
     unsigned n = 0;
@@ -104,7 +58,7 @@ unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
             b = hak_slab_checked_next(s, b);
         }
         s->free = b;
-        if (n == want || hak_slab_collect_remote(s) == 0)
+        if (n == want || hak_remote_collect_slab(s) == 0)
             break;
     }
     if (n < want && s->bump < s->capacity) {

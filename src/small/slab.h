@@ -26,8 +26,9 @@
 #define HAK_SLAB_H
 
 #include "base/block.h"
-#include "internal.h"
+#include "base/list.h"
 #include "base/size_class.h"
+#include "internal.h"
 
 struct hak_heap;
 
@@ -83,7 +84,7 @@ typedef struct hak_slab {
     _Atomic uint32_t lf_next;         /* link in a shared lock-free stack */
     uint32_t segnum;                  /* address >> HAK_SEGMENT_SHIFT */
     uint64_t freed_ms;                /* segment lock: when it became FREE */
-    struct hak_slab *next, *prev;     /* owner-private: PARTIAL / FULL list links */
+    hak_list_node link;               /* owner-private: on the PARTIAL or FULL list */
 } hak_slab;
 
 _Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
@@ -101,7 +102,7 @@ typedef struct hak_segment {
     uint32_t free_count;       /* pool lock: FREE slabs */
     uint64_t free_mask;        /* pool lock: bit i: slab i is FREE */
     uint64_t dirty_mask;       /* pool lock: FREE slabs whose pages may be resident */
-    struct hak_segment *next, *prev; /* pool lock: available list */
+    hak_list_node link;        /* pool lock: on the kind's available list */
     hak_slab slabs[HAK_SEGMENT_SLABS_MAX];
 } hak_segment;
 
@@ -168,11 +169,9 @@ hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
 /* slab.c */
 void hak_slab_format(hak_slab *s, struct hak_heap *h, unsigned cls);
 /* Move up to `want` blocks into out[0..n): local free list, then collected
- * remote frees, then never-used blocks.  out[n-1] is the one to hand out
+ * remote frees (small/remote_collect.c), then never-used blocks.  out[n-1] is the one to hand out
  * first.  Returns n. */
 unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want);
-/* Collect the thread-free list into the local free list; returns count. */
-unsigned hak_slab_collect_remote(hak_slab *s);
 /* Ask to be told of the next remote free; false if remote frees are
  * already waiting (the slab is not really full then). */
 bool hak_slab_arm_notify(hak_slab *s);

@@ -11,44 +11,17 @@
  */
 #include "small/warm_pool.h"
 
-#include <errno.h>
 #include <string.h>
 
-#include "small/abandon.h"
-#include "runtime/background.h"
-#include "base/diag.h"
-#include "config/forward.h"
-#include "runtime/learner.h"
-#include "config/options.h"
-#include "os/os.h"
-#include "small/remote_free.h"
-#include "config/secure.h"
-#include "small/segment.h"
 #include "base/segment_map.h"
-
-void hak_slab_list_push(hak_slab **head, hak_slab *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
-void hak_slab_list_remove(hak_slab **head, hak_slab *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
+#include "config/options.h"
+#include "config/secure.h"
+#include "small/abandon.h"
+#include "small/segment.h"
 
 bool hak_warm_pool_push(hak_heap *h, hak_slab *s)
 {
-    hak_class_slabs *cs = &h->cls[s->cls];
+    hak_class_slabs *cs = &h->slabs[s->cls];
     if (cs->warm_count >= h->warm_cap)
         return false;
     s->warm_idx = (uint8_t)cs->warm_count;
@@ -59,7 +32,7 @@ bool hak_warm_pool_push(hak_heap *h, hak_slab *s)
 
 void hak_warm_pool_remove(hak_heap *h, hak_slab *s)
 {
-    hak_class_slabs *cs = &h->cls[s->cls];
+    hak_class_slabs *cs = &h->slabs[s->cls];
     unsigned i = s->warm_idx;
     hak_slab *last = cs->warm[--cs->warm_count];
     cs->warm[i] = last;
@@ -69,33 +42,30 @@ void hak_warm_pool_remove(hak_heap *h, hak_slab *s)
 /* Take s out of whichever owner list holds it. */
 static void slab_detach(hak_heap *h, hak_slab *s)
 {
-    hak_class_slabs *cs = &h->cls[s->cls];
+    hak_class_slabs *cs = &h->slabs[s->cls];
     switch (s->state) {
     case HAK_SLAB_WARM: hak_warm_pool_remove(h, s); break;
-    case HAK_SLAB_PARTIAL: hak_slab_list_remove(&cs->partial, s); break;
-    case HAK_SLAB_FULL: hak_slab_list_remove(&cs->full, s); break;
+    case HAK_SLAB_PARTIAL: hak_list_remove(&cs->partial, &s->link); break;
+    case HAK_SLAB_FULL: hak_list_remove(&cs->full, &s->link); break;
     default: break;
     }
 }
 
-void hak_slab_make_available(hak_heap *h, hak_slab *s)
+void hak_warm_pool_place(hak_heap *h, hak_slab *s)
 {
     if (!hak_warm_pool_push(h, s)) {
         s->state = HAK_SLAB_PARTIAL;
-        hak_slab_list_push(&h->cls[s->cls].partial, s);
+        hak_list_push_front(&h->slabs[s->cls].partial, &s->link);
     }
 }
 
-void hak_heap_release_empty_slabs(hak_heap *h, unsigned kind, unsigned keep)
+void hak_warm_pool_release_empty(hak_heap *h, unsigned kind, unsigned keep)
 {
     unsigned n = h->empty_count[kind];
     if (n <= keep)
         return;
     unsigned drop = n - keep;
-    /* The oldest go back; the most recently emptied stay, still warm.  The
-     * cache is consistent before the release: releasing may start the
-     * background thread, and pthread_create calls malloc on this thread,
-     * whose slow path may take slabs from this very cache. */
+    /* The oldest go back; the most recently emptied stay, still warm. */
     hak_slab *gone[HAK_EMPTY_CACHE_MAX];
     memcpy(gone, h->empty[kind], drop * sizeof(hak_slab *));
     memmove(h->empty[kind], h->empty[kind] + drop, keep * sizeof(hak_slab *));
@@ -103,9 +73,9 @@ void hak_heap_release_empty_slabs(hak_heap *h, unsigned kind, unsigned keep)
     hak_segment_release(kind, gone, drop);
 }
 
-void hak_slab_became_empty(hak_heap *h, hak_slab *s)
+void hak_warm_pool_slab_empty(hak_heap *h, hak_slab *s)
 {
-    hak_class_slabs *cs = &h->cls[s->cls];
+    hak_class_slabs *cs = &h->slabs[s->cls];
     /* A class that cycles a few blocks keeps its one slab instead of
      * reformatting a slab on every flush. */
     if (s->state == HAK_SLAB_WARM && cs->warm_count == 1)
@@ -118,31 +88,31 @@ void hak_slab_became_empty(hak_heap *h, hak_slab *s)
             hak_segment_release(kind, &s, 1);
             return;
         }
-        hak_heap_release_empty_slabs(h, kind, h->empty_cap[kind] / 2);
+        hak_warm_pool_release_empty(h, kind, h->empty_cap[kind] / 2);
     }
     h->empty[kind][h->empty_count[kind]++] = s;
 }
 
-void hak_small_return_block(hak_heap *h, hak_slab *s, hak_block *b)
+void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
 {
     hak_block_set_next(b, s->free);
     s->free = b;
     s->used--;
     if (s->state == HAK_SLAB_FULL) {
-        hak_slab_list_remove(&h->cls[s->cls].full, s);
+        hak_list_remove(&h->slabs[s->cls].full, &s->link);
         hak_slab_disarm_notify(s);
-        hak_slab_make_available(h, s);
+        hak_warm_pool_place(h, s);
     }
     if (s->used == 0)
-        hak_slab_became_empty(h, s);
+        hak_warm_pool_slab_empty(h, s);
 }
 
-void hak_small_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
+void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
         uintptr_t a = (uintptr_t)blocks[i];
         hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
-        hak_small_return_block(h, s, (hak_block *)a);
+        hak_warm_pool_return_block(h, s, (hak_block *)a);
     }
 }
 
@@ -170,25 +140,25 @@ static hak_slab *warm_pool_fresh_slab(hak_heap *h, unsigned cls)
 
 unsigned hak_warm_pool_prefill(hak_heap *h, unsigned cls)
 {
-    hak_class_slabs *cs = &h->cls[cls];
+    hak_class_slabs *cs = &h->slabs[cls];
     hak_class_stats *st = &h->cstats[cls];
     unsigned budget = h->prefill_budget;
     unsigned got = 0;
     st->prefills++;
 
     /* 1. Our own partly used slabs that did not fit in the warm pool. */
-    while (got < budget && cs->partial) {
-        hak_slab *s = cs->partial;
-        hak_slab_list_remove(&cs->partial, s);
+    while (got < budget && !hak_list_empty(&cs->partial)) {
+        hak_slab *s = hak_list_entry(cs->partial.head, hak_slab, link);
+        hak_list_remove(&cs->partial, &s->link);
         if (!hak_warm_pool_push(h, s)) {
             s->state = HAK_SLAB_PARTIAL;
-            hak_slab_list_push(&cs->partial, s);
+            hak_list_push_front(&cs->partial, &s->link);
             break;
         }
         got++;
     }
     /* 2. Slabs of exited threads. */
-    while (got < budget && hak_abandoned_adopt(h, cls))
+    while (got < budget && hak_abandon_adopt(h, cls))
         got++;
     /* 3. Fresh slabs: enough that about ten refills hit before the next
      * prefill, at most the budget. */
@@ -202,7 +172,7 @@ unsigned hak_warm_pool_prefill(hak_heap *h, unsigned cls)
             hak_slab *s = warm_pool_fresh_slab(h, cls);
             if (s == NULL)
                 break;
-            hak_slab_make_available(h, s);
+            hak_warm_pool_place(h, s);
             got++;
         }
     }
@@ -210,37 +180,11 @@ unsigned hak_warm_pool_prefill(hak_heap *h, unsigned cls)
     return got;
 }
 
-hak_heap *hak_small_slow_heap(unsigned cls, void **out)
+unsigned hak_warm_pool_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
 {
-    hak_heap *h = hak_heap_get();
-    if (h == NULL) {
-        if (hak_forward) {
-            *out = hak_libc.malloc(hak_classes[cls].size);
-        } else {
-            errno = ENOMEM;
-            *out = NULL;
-        }
-        return NULL;
-    }
-    /* Safe point: nothing of h is being updated here, so the allocations
-     * pthread_create makes find a consistent heap (background.h). */
-    hak_background_serve();
-    h->cstats[cls].slow_allocs++;
-    return h;
-}
-
-unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
-{
-    hak_class_slabs *cs = &h->cls[cls];
+    hak_class_slabs *cs = &h->slabs[cls];
     hak_class_stats *st = &h->cstats[cls];
     bool missed = false;
-    hak_heap_process_delayed(h);
-    if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
-        hak_heap_apply_learned(h);
-    /* relaxed: a request from malloc_trim in another thread. */
-    if (hak_unlikely(h->trim_epoch != atomic_load_explicit(&hak_trim_epoch, memory_order_relaxed)))
-        hak_heap_trim(h);
-    hak_learner_poke();
     for (;;) {
         if (cs->warm_count == 0) {
             missed = true;
@@ -256,9 +200,9 @@ unsigned hak_small_refill(hak_heap *h, unsigned cls, void **out, unsigned want)
             hak_warm_pool_remove(h, s);
             if (hak_slab_arm_notify(s)) {
                 s->state = HAK_SLAB_FULL;
-                hak_slab_list_push(&cs->full, s);
+                hak_list_push_front(&cs->full, &s->link);
             } else {
-                hak_slab_make_available(h, s);
+                hak_warm_pool_place(h, s);
             }
         }
         if (n > 0) {

@@ -7,15 +7,13 @@
 #include <string.h>
 
 #include "base/block.h"
+#include "base/counters.h"
 #include "base/diag.h"
-#include "runtime/init.h"
-#include "os/os.h"
+#include "base/segment_map.h"
+#include "config/options.h"
 #include "config/secure.h"
 #include "os/lock.h"
-#include "config/options.h"
-#include "runtime/purge.h"
-#include "base/segment_map.h"
-#include "runtime/stats.h"
+#include "os/os.h"
 
 #define HUGE_MAGIC_TAG 2u
 #define HUGE_CACHED_TAG 3u /* a freed mapping kept in the cache */
@@ -176,7 +174,6 @@ void hak_huge_fork_child(void) { hak_lock_reset(&huge_cache_lock); }
 
 void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
 {
-    hak_init_ensure();
     if (align < HAK_MIN_ALIGN)
         align = HAK_MIN_ALIGN;
     size_t head = align <= 64 ? 64 : (align <= HAK_SEGMENT_SIZE ? align : HAK_SEGMENT_SIZE);
@@ -198,8 +195,8 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
         map_size = hd->map_size;
     } else {
         /* Header on a segment boundary; user = header + head aligned. */
-        hd = align <= HAK_SEGMENT_SIZE ? hak_purge_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
-                                       : hak_purge_map_aligned(map_size, align, head);
+        hd = align <= HAK_SEGMENT_SIZE ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
+                                       : hak_os_map_aligned(map_size, align, head);
         if (hd == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -267,10 +264,8 @@ void hak_huge_free(void *p, size_t expected_size)
         memset(p, 0, usable);
     hak_stat_add(&hak_gstats.huge_frees, 1);
     atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, usable, memory_order_relaxed);
-    if (huge_cache_put(hd)) {
-        hak_purge_maybe(hak_os_now_ms());
+    if (huge_cache_put(hd))
         return;
-    }
     hd->magic = 0;
     huge_unmark(hd);
     hak_os_unmap(hd, map_size);
@@ -329,7 +324,7 @@ void *hak_huge_realloc(void *p, size_t size)
     } else {
         /* Move: reserve a segment-aligned destination, then let the kernel
          * move the pages there (no copy). */
-        huge_header *dst = hak_purge_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
+        huge_header *dst = hak_os_map_aligned(new_map, HAK_SEGMENT_SIZE, 0);
         if (dst == NULL) {
             huge_tail_guard(hd, true);
             errno = ENOMEM;

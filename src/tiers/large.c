@@ -12,20 +12,17 @@
 #include <string.h>
 
 #include "base/block.h"
+#include "base/counters.h"
 #include "base/diag.h"
-#include "small/heap.h"
-#include "runtime/init.h"
-#include "runtime/learner.h"
-#include "os/lock.h"
-#include "config/options.h"
-#include "os/os.h"
-#include "runtime/purge.h"
-#include "config/secure.h"
 #include "base/segment_map.h"
-#include "runtime/stats.h"
+#include "config/learned.h"
+#include "config/options.h"
+#include "config/secure.h"
+#include "os/lock.h"
+#include "os/os.h"
 
 static hak_lock large_lock;
-static hak_large_segment *large_head, *large_tail; /* oldest first */
+static hak_list large_segments; /* oldest first */
 static size_t large_count;
 
 #define LARGE_MAGIC_TAG 1u
@@ -106,7 +103,7 @@ static bool large_guard_set(void *run, unsigned pages, bool on)
 
 static hak_large_segment *large_segment_new(void)
 {
-    hak_large_segment *seg = hak_purge_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    hak_large_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
     uintptr_t base = (uintptr_t)seg;
@@ -129,27 +126,19 @@ static hak_large_segment *large_segment_new(void)
 
 static void large_list_append(hak_large_segment *seg)
 {
-    seg->next = NULL;
-    seg->prev = large_tail;
-    if (large_tail)
-        large_tail->next = seg;
-    else
-        large_head = seg;
-    large_tail = seg;
+    hak_list_push_back(&large_segments, &seg->link);
     large_count++;
 }
 
 static void large_list_remove(hak_large_segment *seg)
 {
-    if (seg->prev)
-        seg->prev->next = seg->next;
-    else
-        large_head = seg->next;
-    if (seg->next)
-        seg->next->prev = seg->prev;
-    else
-        large_tail = seg->prev;
+    hak_list_remove(&large_segments, &seg->link);
     large_count--;
+}
+
+static hak_large_segment *large_seg_entry(hak_list_node *n)
+{
+    return n ? hak_list_entry(n, hak_large_segment, link) : NULL;
 }
 
 /* Lock held.  First page of a free run of `pages` whose address is a
@@ -225,7 +214,7 @@ static void *large_cache_take(hak_heap *h, unsigned cls, size_t *bytes)
 {
     /* relaxed: any recent value of the learned limit will do. */
     uint32_t pct = atomic_load_explicit(&hak_learned_round_pct, memory_order_relaxed);
-    if (pct > 100)
+    if (pct == HAK_LEARNED_NONE)
         pct = (uint32_t)hak_opt(HAK_OPT_LARGE_ROUND_PCT);
     size_t limit = hak_large_class_size[cls] + (size_t)hak_large_class_size[cls] * pct / 100;
     for (unsigned c = cls; c < HAK_LARGE_CLASSES && hak_large_class_size[c] <= limit; c++) {
@@ -238,9 +227,8 @@ static void *large_cache_take(hak_heap *h, unsigned cls, size_t *bytes)
     return NULL;
 }
 
-void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
+void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
 {
-    hak_heap *h = hak_heap_get(); /* also initialises; NULL: no cache */
     size_t want = size > HAK_MID_MAX ? size : HAK_MID_MAX + 1;
     unsigned cls = hak_large_class_of(want);
     size_t bytes = hak_large_class_size[cls];
@@ -265,7 +253,8 @@ void *hak_large_alloc(size_t size, size_t align, bool *zeroed)
     unsigned align_pages = align > HAK_PAGE_SIZE ? (unsigned)(align >> HAK_PAGE_SHIFT) : 1;
     void *p = NULL;
     hak_lock_acquire(&large_lock);
-    for (hak_large_segment *seg = large_head; seg && !p; seg = seg->next) {
+    for (hak_large_segment *seg = large_seg_entry(large_segments.head); seg && !p;
+         seg = large_seg_entry(seg->link.next)) {
         if (seg->free_pages < pages)
             continue;
         unsigned i = large_find(seg, pages, align_pages);
@@ -367,10 +356,9 @@ void hak_large_free(void *p, size_t expected_size)
     hak_lock_acquire(&large_lock);
     large_release_run(seg, i, now);
     hak_lock_release(&large_lock);
-    hak_purge_maybe(now);
 }
 
-bool hak_large_resize(void *p, size_t new_size)
+bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
 {
     unsigned i;
     hak_large_segment *seg = large_check(p, "realloc of invalid pointer", &i);
@@ -405,13 +393,10 @@ bool hak_large_resize(void *p, size_t new_size)
         ok = true;
     }
     hak_lock_release(&large_lock);
-    if (ok) {
-        hak_heap *h = hak_heap_get(); /* a thread without a heap yet gets one */
-        if (h != NULL) {
-            /* Keep bytes-in-use exact: account the resize as free + alloc. */
-            h->large_stats.bytes_freed += (size_t)have << HAK_PAGE_SHIFT;
-            h->large_stats.bytes_alloc += (size_t)want << HAK_PAGE_SHIFT;
-        }
+    if (ok && h != NULL) {
+        /* Keep bytes-in-use exact: account the resize as free + alloc. */
+        h->large_stats.bytes_freed += (size_t)have << HAK_PAGE_SHIFT;
+        h->large_stats.bytes_alloc += (size_t)want << HAK_PAGE_SHIFT;
     }
     return ok;
 }
@@ -440,12 +425,13 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
     size_t purged = 0;
     hak_large_segment *doomed = NULL;
     hak_lock_acquire(&large_lock);
-    for (hak_large_segment *seg = large_head, *next; seg; seg = next) {
-        next = seg->next;
+    for (hak_large_segment *seg = large_seg_entry(large_segments.head), *next; seg; seg = next) {
+        next = large_seg_entry(seg->link.next);
         if (seg->empty_since_ms && (force || now_ms - seg->empty_since_ms >= delay)) {
-            /* Empty for a whole delay: give the mapping back. */
+            /* Empty for a whole delay: give the mapping back.  Off the
+             * list, its link chains the doomed ones. */
             large_list_remove(seg);
-            seg->next = doomed;
+            seg->link.next = doomed ? &doomed->link : NULL;
             doomed = seg;
             continue;
         }
@@ -469,7 +455,7 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
     hak_lock_release(&large_lock);
     while (doomed) {
         hak_large_segment *seg = doomed;
-        doomed = seg->next;
+        doomed = large_seg_entry(seg->link.next);
         size_t resident = 0;
         for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
             resident += (size_t)__builtin_popcountll(seg->dirty_bits[w]) << HAK_PAGE_SHIFT;
@@ -490,9 +476,11 @@ void hak_large_totals(size_t *mapped, size_t *dirty_free)
     size_t dirty = 0;
     hak_lock_acquire(&large_lock);
     *mapped = large_count * HAK_SEGMENT_SIZE;
-    for (hak_large_segment *seg = large_head; seg; seg = seg->next)
+    for (hak_list_node *n = large_segments.head; n; n = n->next) {
+        const hak_large_segment *seg = large_seg_entry(n);
         for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
             dirty += (size_t)__builtin_popcountll(seg->dirty_bits[w]) << HAK_PAGE_SHIFT;
+    }
     hak_lock_release(&large_lock);
     *dirty_free = dirty;
 }

@@ -12,20 +12,13 @@
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H
 
-#include "internal.h"
+#include "base/list.h"
 #include "base/size_class.h"
+#include "internal.h"
+#include "small/heap.h"
 
 #define HAK_LARGE_PAGES       (HAK_SEGMENT_SIZE >> HAK_PAGE_SHIFT) /* 1024 */
 #define HAK_LARGE_WORDS       (HAK_LARGE_PAGES / 64)
-#define HAK_LARGE_CACHE_SLOTS 4
-
-struct hak_heap;
-
-typedef struct hak_large_cache {
-    void *runs[HAK_LARGE_CLASSES][HAK_LARGE_CACHE_SLOTS];
-    uint8_t count[HAK_LARGE_CLASSES];
-    size_t bytes; /* bytes held in runs[] */
-} hak_large_cache;
 
 /* Run head states, readable by any thread (misuse checks). */
 enum { HAK_RUN_NONE = 0, HAK_RUN_ALLOCATED = 1, HAK_RUN_CACHED = 2, HAK_RUN_FREED = 3 };
@@ -36,7 +29,7 @@ typedef struct hak_large_segment {
     uint32_t first_page;         /* pages before it hold this header */
     uint64_t dirty_since_ms;     /* large lock: oldest unpurged free page, 0 none */
     uint64_t empty_since_ms;     /* large lock: when the last run left, 0 if not empty */
-    struct hak_large_segment *next, *prev;
+    hak_list_node link;          /* large lock: on the segment list */
     uint64_t free_bits[HAK_LARGE_WORDS];  /* large lock: page is free */
     uint64_t dirty_bits[HAK_LARGE_WORDS]; /* large lock: free and maybe resident */
     _Atomic uint8_t run_state[HAK_LARGE_PAGES]; /* HAK_RUN_* at run heads */
@@ -44,16 +37,19 @@ typedef struct hak_large_segment {
 } hak_large_segment;
 
 /* size in (HAK_MID_MAX, HAK_LARGE_MAX] or any size <= HAK_LARGE_MAX with
- * HAK_PAGE_SIZE < align <= HAK_LARGE_MAX.  *zeroed tells whether the run is
- * known to read as zero (fresh or purged pages). */
-void *hak_large_alloc(size_t size, size_t align, bool *zeroed);
+ * HAK_PAGE_SIZE < align <= HAK_LARGE_MAX, for the calling thread, whose
+ * heap is h (NULL: it has none, no run cache).  *zeroed tells whether the
+ * run is known to read as zero (fresh or purged pages).  NULL with errno
+ * ENOMEM when no segment can be mapped. */
+void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed);
 /* p is in a Large segment (segment map says so). */
 void hak_large_free(void *p, size_t expected_size);
 size_t hak_large_usable(const void *p);
-/* Grow or shrink in place; true if p now holds new_size bytes. */
-bool hak_large_resize(void *p, size_t new_size);
+/* Grow or shrink in place; true if p now holds new_size bytes.  h: the
+ * calling thread's heap, for its counters (NULL: none). */
+bool hak_large_resize(hak_heap *h, void *p, size_t new_size);
 /* Release every run cached by heap h to the segments. */
-void hak_large_cache_flush(struct hak_heap *h);
+void hak_large_cache_flush(hak_heap *h);
 /* Purge free pages older than the purge delay (all of them if force);
  * returns bytes purged. */
 size_t hak_large_purge(uint64_t now_ms, bool force);

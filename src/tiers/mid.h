@@ -1,46 +1,41 @@
 /*
- * mid.h - Mid tier (1 KiB < size <= 32 KiB) fast paths.  The HOT cache of a
- * class is a ring: malloc and free work at the head (LIFO, the warmest
- * block first) and an overflow drains the oldest blocks from the tail, so
- * the recently touched half stays cached.
+ * mid.h - Mid tier (1 KiB < size <= 32 KiB): the HOT cache of each class is
+ * a ring in the heap.  malloc and free work at the head (LIFO, the warmest
+ * block first) and a flush drains the oldest blocks from the tail, so the
+ * recently touched half stays cached.  As in tiny.h, these are the
+ * operations; front/api.h composes the fast paths.
+ *
+ * Mid classes are small-class indexes HAK_TINY_CLASSES..; m = cls -
+ * HAK_TINY_CLASSES indexes the heap's Mid arrays.
  */
 #ifndef HAK_MID_H
 #define HAK_MID_H
 
-#include "small/heap.h"
 #include "base/track.h"
+#include "small/heap.h"
 
 #define HAK_MID_RING_MASK (HAK_MID_RING_MAX - 1)
 
-void *hak_mid_alloc_slow(unsigned cls);
-void hak_mid_free_overflow(hak_heap *h, unsigned m, void *p);
-/* Flush the `n` oldest blocks of Mid ring m to their slabs. */
-void hak_mid_flush(hak_heap *h, unsigned m, unsigned n);
-
-/* cls is a small-class index of a Mid class. */
-hak_inline void *hak_mid_alloc_class(unsigned cls)
+hak_inline bool hak_mid_cache_has(const hak_heap *h, unsigned cls)
 {
-    hak_heap *h = hak_heap_tls;
+    return h->mid_count[cls - HAK_TINY_CLASSES] != 0;
+}
+
+/* Only after hak_mid_cache_has. */
+hak_inline void *hak_mid_cache_pop(hak_heap *h, unsigned cls)
+{
     unsigned m = cls - HAK_TINY_CLASSES;
-    uint32_t n = h->mid_count[m];
-    if (hak_likely(n != 0)) {
-        uint32_t head = (h->mid_head[m] - 1) & HAK_MID_RING_MASK;
-        hak_block *b = h->mid_slots[m][head];
-        h->mid_head[m] = head;
-        h->mid_count[m] = n - 1;
-        hak_track_alloc(b, hak_classes[cls].size);
-        hak_block_mark_allocated(b);
-        return b;
-    }
-    return hak_mid_alloc_slow(cls);
+    uint32_t head = (h->mid_head[m] - 1) & HAK_MID_RING_MASK;
+    hak_block *b = h->mid_slots[m][head];
+    h->mid_head[m] = head;
+    h->mid_count[m]--;
+    hak_track_alloc(b, hak_classes[cls].size);
+    hak_block_mark_allocated(b);
+    return b;
 }
 
-hak_inline void *hak_mid_malloc(size_t size)
-{
-    return hak_mid_alloc_class(hak_mid_class_of(size));
-}
-
-hak_inline void hak_mid_free_local(hak_heap *h, unsigned cls, void *b)
+/* As hak_tiny_cache_push: the free is counted; false: full, b not taken. */
+hak_inline bool hak_mid_cache_push(hak_heap *h, unsigned cls, void *b)
 {
     unsigned m = cls - HAK_TINY_CLASSES;
     uint32_t n = h->mid_count[m];
@@ -50,9 +45,15 @@ hak_inline void hak_mid_free_local(hak_heap *h, unsigned cls, void *b)
         h->mid_slots[m][head] = b;
         h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;
         h->mid_count[m] = n + 1;
-        return;
+        return true;
     }
-    hak_mid_free_overflow(h, m, b);
+    return false;
 }
+
+/* Flush the `n` oldest blocks of the ring of class cls to their slabs. */
+void hak_mid_flush(hak_heap *h, unsigned cls, unsigned n);
+/* Put blocks[0..n) into the ring, which has room: blocks[n-1] is handed
+ * out first. */
+void hak_mid_fill(hak_heap *h, unsigned cls, void *const *blocks, unsigned n);
 
 #endif

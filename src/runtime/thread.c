@@ -1,0 +1,178 @@
+/*
+ * thread.c - a heap's life with its thread (see thread.h): creation on a
+ * thread's first slow path, the pthread key whose destructor runs at
+ * thread exit, options and learned caps, trim requests.
+ */
+#define _GNU_SOURCE
+#include "runtime/thread.h"
+
+#include <pthread.h>
+
+#include "config/forward.h"
+#include "config/learned.h"
+#include "config/options.h"
+#include "runtime/background.h"
+#include "runtime/init.h"
+#include "runtime/learner.h"
+#include "runtime/purge.h"
+#include "small/abandon.h"
+#include "small/remote_collect.h"
+#include "small/warm_pool.h"
+#include "tiers/cache.h"
+#include "tiers/large.h"
+#include "tiers/tiny.h"
+
+static pthread_key_t thread_key;
+static bool thread_key_ready;
+
+/* malloc_trim requests (relaxed: a request, no data rides on it). */
+static _Atomic uint32_t thread_trim_epoch;
+
+void hak_thread_apply_options(hak_heap *h)
+{
+    uint32_t tiny_cap = (uint32_t)hak_opt(HAK_OPT_TINY_CACHE_CAP);
+    uint32_t mid_cap = (uint32_t)hak_opt(HAK_OPT_MID_RING_CAP);
+    uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
+    for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
+        uint32_t size = hak_classes[c].size;
+        uint32_t cap;
+        if (hak_class_is_tiny(c)) {
+            /* About 32 KiB of blocks per class, within [min(16, cap), cap]. */
+            uint32_t by_bytes = 32768 / size;
+            cap = by_bytes < tiny_cap ? by_bytes : tiny_cap;
+            if (cap < 16 && tiny_cap >= 16)
+                cap = 16;
+            hak_tiny_set_cap(h, c, cap);
+        } else {
+            uint32_t by_bytes = 131072 / size;
+            cap = by_bytes < mid_cap ? by_bytes : mid_cap;
+            if (cap < 2)
+                cap = 2;
+            h->mid_cap[c - HAK_TINY_CLASSES] = cap;
+        }
+        uint32_t b = cap / 2 < batch ? cap / 2 : batch;
+        h->batch[c] = b ? b : 1;
+        h->drain_cap[c] = 0;
+        h->free_run[c] = 0;
+    }
+    h->warm_cap = (uint32_t)hak_opt(HAK_OPT_WARM_POOL_MAX);
+    h->prefill_budget = (uint32_t)hak_opt(HAK_OPT_PREFILL_BUDGET);
+    uint32_t empty = (uint32_t)hak_opt(HAK_OPT_EMPTY_SLAB_CACHE);
+    h->empty_cap[HAK_SEG_TINY] = empty;
+    h->empty_cap[HAK_SEG_MID] = empty / 2;
+    h->learn_epoch = 0;
+}
+
+/* Adopt the learner's latest caps, if the epoch moved. */
+static void thread_apply_learned(hak_heap *h)
+{
+    /* acquire: the caps were stored before the epoch moved. */
+    uint32_t epoch = atomic_load_explicit(&hak_learn_epoch, memory_order_acquire);
+    if (epoch == h->learn_epoch)
+        return;
+    h->learn_epoch = epoch;
+    uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
+    for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
+        /* relaxed: ordered by the epoch load above. */
+        uint32_t cap = atomic_load_explicit(&hak_learned_caps[c], memory_order_relaxed);
+        if (cap == 0)
+            continue;
+        if (hak_class_is_tiny(c))
+            hak_tiny_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
+        else
+            h->mid_cap[c - HAK_TINY_CLASSES] = cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX;
+        uint32_t b = cap / 2 < batch ? cap / 2 : batch;
+        h->batch[c] = b ? b : 1;
+        h->drain_cap[c] = 0; /* a drain in progress ends with the new cap */
+    }
+}
+
+hak_heap *hak_thread_heap(void)
+{
+    hak_heap *h = hak_heap_tls;
+    if (hak_likely(h != &hak_heap_empty))
+        return h;
+    if (!hak_init_ensure() || hak_forward)
+        return NULL;
+    h = hak_heap_tls; /* a call made during initialisation may have set it */
+    if (h != &hak_heap_empty)
+        return h;
+    h = hak_heap_acquire();
+    if (h == NULL)
+        return NULL;
+    hak_thread_apply_options(h);
+    thread_apply_learned(h);
+    /* Set before pthread_setspecific: that may allocate, and the nested
+     * call must find this heap instead of making another. */
+    hak_heap_tls = h;
+    if (thread_key_ready)
+        pthread_setspecific(thread_key, h);
+    hak_learner_poke();
+    return h;
+}
+
+void hak_thread_safe_point(hak_heap *h)
+{
+    hak_background_serve();
+    hak_remote_collect_delayed(h);
+    /* relaxed: a hint; thread_apply_learned acquires. */
+    if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
+        thread_apply_learned(h);
+    /* relaxed: a request from malloc_trim in another thread. */
+    if (hak_unlikely(h->trim_epoch != atomic_load_explicit(&thread_trim_epoch, memory_order_relaxed)))
+        hak_thread_trim(h);
+    hak_learner_poke();
+}
+
+void hak_thread_flush_caches(hak_heap *h)
+{
+    hak_cache_flush_all(h);
+    hak_large_cache_flush(h);
+}
+
+void hak_thread_trim(hak_heap *h)
+{
+    /* relaxed: see thread_trim_epoch. */
+    h->trim_epoch = atomic_load_explicit(&thread_trim_epoch, memory_order_relaxed);
+    hak_thread_flush_caches(h);
+    hak_warm_pool_release_empty(h, HAK_SEG_TINY, 0);
+    hak_warm_pool_release_empty(h, HAK_SEG_MID, 0);
+}
+
+void hak_thread_trim_all(void)
+{
+    /* relaxed: see thread_trim_epoch. */
+    atomic_fetch_add_explicit(&thread_trim_epoch, 1, memory_order_relaxed);
+}
+
+/* Thread exit: flush, abandon every slab, return the heap to the pool. */
+static void thread_release(hak_heap *h)
+{
+    hak_thread_flush_caches(h);
+    hak_remote_collect_delayed(h);
+    hak_abandon_heap_slabs(h);
+    hak_warm_pool_release_empty(h, HAK_SEG_TINY, 0);
+    hak_warm_pool_release_empty(h, HAK_SEG_MID, 0);
+    hak_heap_pool_put(h);
+    hak_purge_tick();
+}
+
+/* pthread key destructor: the thread is exiting. */
+static void thread_exit(void *arg)
+{
+    hak_heap *h = arg;
+    /* Later calls from this thread (other destructors) start a new heap
+     * and re-register the key, so glibc calls us again for it. */
+    hak_heap_tls = &hak_heap_empty;
+    if (h != NULL && h != &hak_heap_empty)
+        thread_release(h);
+}
+
+void hak_thread_init_global(void)
+{
+    if (pthread_key_create(&thread_key, thread_exit) == 0) {
+        thread_key_ready = true;
+        if (hak_heap_tls != &hak_heap_empty)
+            pthread_setspecific(thread_key, hak_heap_tls);
+    }
+}

@@ -1,0 +1,43 @@
+/*
+ * thread.h - a heap's life with its thread: made on the thread's first
+ * slow path, set up from the options, adjusted by the learner and by
+ * malloc_trim at the thread's own safe points, emptied and returned to the
+ * pool when the thread exits (a pthread key destructor).
+ */
+#ifndef HAK_THREAD_H
+#define HAK_THREAD_H
+
+#include "small/heap.h"
+
+/* The calling thread's heap, created on first use; NULL if out of memory
+ * or if this program forwards to the C library's allocator. */
+hak_heap *hak_thread_heap(void);
+
+hak_inline hak_heap *hak_thread_heap_fast(void)
+{
+    hak_heap *h = hak_heap_tls;
+    return hak_likely(h != &hak_heap_empty) ? h : hak_thread_heap();
+}
+
+/* A safe point of the calling thread, at the top of an allocation miss,
+ * before any of h's state is read: start the background thread if it was
+ * asked for (its pthread_create allocates, and finds h consistent here),
+ * take the blocks other threads freed into full slabs, adopt the
+ * learner's latest caps, honour a malloc_trim from another thread. */
+void hak_thread_safe_point(hak_heap *h);
+
+/* Flush the calling thread's caches back to their slabs and return its
+ * empty slabs (malloc_trim). */
+void hak_thread_trim(hak_heap *h);
+/* malloc_trim from another thread asks every heap to trim on its next
+ * safe point. */
+void hak_thread_trim_all(void);
+/* (Re)apply option values (cache caps, batches) to a heap. */
+void hak_thread_apply_options(hak_heap *h);
+/* Flush h's Tiny, Mid and Large caches (trim, thread exit). */
+void hak_thread_flush_caches(hak_heap *h);
+
+/* Initialisation step 2 (may allocate): the thread-exit key. */
+void hak_thread_init_global(void);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * remote_collect.c - cross-thread frees, the owner's side: taking what
+ * other threads pushed (remote_free.c) back into the owner's lists.
+ *
+ *   - a slab's thread-free list: swapped out whole, keeping its tag, and
+ *     made the slab's local free list; the count in the word says how many
+ *     blocks came, so nothing is walked;
+ *   - the heap's delayed list (blocks of slabs the owner parked as FULL):
+ *     swapped out whole, each block returned to its slab, which puts the
+ *     slab back where refills find it.
+ */
+#include "small/remote_collect.h"
+
+#include "base/diag.h"
+#include "base/segment_map.h"
+#include "small/remote_free.h"
+#include "small/warm_pool.h"
+
+unsigned hak_remote_collect_slab(hak_slab *s)
+{
+    /* relaxed load: only a hint to skip the exchange when nothing waits. */
+    uintptr_t old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
+    if ((old & ~(uintptr_t)HAK_TF_TAG_MASK) == 0)
+        return 0;
+    /* acquire: the remote freers' writes to the blocks (link, canary)
+     * happened before their release-CAS that published them here.  The tag
+     * is kept: only its owner-side transitions may change it. */
+    while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old,
+                                                  old & HAK_TF_TAG_MASK,
+                                                  memory_order_acquire, memory_order_relaxed))
+        ;
+    hak_block *head = hak_tf_head(old);
+    unsigned n = hak_tf_count(old);
+    if (head == NULL)
+        return 0;
+    /* More frees than the slab has blocks: a block was freed twice. */
+    if (hak_unlikely(n > s->capacity || n == 0))
+        hak_fatal_ptr("double free detected in slab", (void *)s->start,
+                      "a block was freed twice by other threads");
+    if (hak_unlikely((uintptr_t)head >> s->shift != s->start >> s->shift))
+        hak_fatal_ptr("corrupted thread-free list at", head, "not a block of this slab");
+    if (s->free != NULL) {
+        /* Append the local list after the collected one: walk to its tail
+         * (n blocks, each link checked).  Rare: refills collect only when
+         * the local list is empty. */
+        hak_block *tail = head;
+        for (unsigned i = 1; i < n; i++) {
+            tail = hak_slab_checked_next(s, tail);
+            if (hak_unlikely(tail == NULL))
+                hak_fatal_ptr("corrupted thread-free list at", head, "shorter than its count");
+        }
+        if (hak_unlikely(hak_slab_checked_next(s, tail) != NULL))
+            hak_fatal_ptr("double free detected in slab", (void *)s->start,
+                          "a block was freed twice by other threads");
+        hak_block_set_next(tail, s->free);
+    }
+    /* Otherwise the list simply becomes the local list: no walk, so no
+     * cache miss per block here; each link is still checked when a refill
+     * pops it. */
+    s->free = head;
+    s->used = (uint16_t)(s->used - n);
+    return n;
+}
+
+void hak_remote_collect_delayed_slow(hak_heap *h)
+{
+    /* acquire: pairs with the pushers' release CAS. */
+    hak_block *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
+    while (b != NULL) {
+        uintptr_t next = hak_block_next(b);
+        unsigned shift = hak_segmap_get(next);
+        if (next != 0 && hak_unlikely(shift < HAK_SEGMAP_SMALL_MIN))
+            hak_fatal_ptr("corrupted delayed-free list at", b, "a freed block was overwritten");
+        uintptr_t a = (uintptr_t)b;
+        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+        /* relaxed: equality with ourselves is stable (see heap.h). */
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
+            hak_warm_pool_return_block(h, s, b);
+        else
+            hak_remote_free_push(s, b);
+        b = (hak_block *)next;
+    }
+}

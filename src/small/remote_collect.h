@@ -1,0 +1,24 @@
+/*
+ * remote_collect.h - the owner's side of cross-thread frees (see
+ * remote_collect.c); the pushing side is remote_free.h.  Owner thread only.
+ */
+#ifndef HAK_REMOTE_COLLECT_H
+#define HAK_REMOTE_COLLECT_H
+
+#include "small/heap.h"
+
+/* Collect the thread-free list of slab s into its local free list;
+ * returns the number of blocks. */
+unsigned hak_remote_collect_slab(hak_slab *s);
+
+/* Take the heap's delayed list and give each block back to its slab. */
+void hak_remote_collect_delayed_slow(hak_heap *h);
+
+hak_inline void hak_remote_collect_delayed(hak_heap *h)
+{
+    /* relaxed: a hint; the exchange in the slow path acquires. */
+    if (atomic_load_explicit(&h->delayed, memory_order_relaxed) != NULL)
+        hak_remote_collect_delayed_slow(h);
+}
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * cache.c - the miss and overflow protocol of the Tiny and Mid caches (see
+ * cache.h).  The per-tier operations differ only in their data structure
+ * (a stack, a ring), so they are picked by class here, once.
+ */
+#include "tiers/cache.h"
+
+#include "small/warm_pool.h"
+#include "tiers/mid.h"
+#include "tiers/tiny.h"
+
+static uint32_t cache_count(const hak_heap *h, unsigned cls)
+{
+    return hak_class_is_tiny(cls) ? hak_tiny_count(h, cls) : h->mid_count[cls - HAK_TINY_CLASSES];
+}
+
+static uint32_t cache_cap(const hak_heap *h, unsigned cls)
+{
+    return hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+}
+
+static void cache_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
+{
+    if (hak_class_is_tiny(cls))
+        hak_tiny_set_cap(h, cls, cap);
+    else
+        h->mid_cap[cls - HAK_TINY_CLASSES] = cap;
+}
+
+static void cache_flush(hak_heap *h, unsigned cls, unsigned n)
+{
+    if (hak_class_is_tiny(cls))
+        hak_tiny_flush(h, cls, n);
+    else
+        hak_mid_flush(h, cls, n);
+}
+
+static void cache_fill(hak_heap *h, unsigned cls, void *const *blocks, unsigned n)
+{
+    if (hak_class_is_tiny(cls))
+        hak_tiny_fill(h, cls, blocks, n);
+    else
+        hak_mid_fill(h, cls, blocks, n);
+}
+
+bool hak_cache_refill(hak_heap *h, unsigned cls)
+{
+    if (h->drain_cap[cls] != 0) { /* the free run is over */
+        cache_set_cap(h, cls, h->drain_cap[cls]);
+        h->drain_cap[cls] = 0;
+    }
+    h->free_run[cls] = 0;
+    if (cache_count(h, cls) != 0)
+        return true;
+    void *tmp[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
+    unsigned got = hak_warm_pool_refill(h, cls, tmp, h->batch[cls]);
+    if (got == 0)
+        return false;
+    cache_fill(h, cls, tmp, got);
+    return true;
+}
+
+void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
+{
+    if (h->drain_cap[cls] != 0) {
+        /* Draining: cap 0, every free comes here. */
+        hak_warm_pool_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS && cache_cap(h, cls) != 0) {
+        h->drain_cap[cls] = cache_cap(h, cls);
+        cache_flush(h, cls, cache_count(h, cls));
+        cache_set_cap(h, cls, 0);
+        hak_warm_pool_return_blocks(h, &p, 1);
+        h->cstats[cls].flush_blocks++;
+    } else {
+        /* Keep the newest half (count may exceed a cap lowered since). */
+        cache_flush(h, cls, cache_count(h, cls) - cache_cap(h, cls) / 2);
+        cache_fill(h, cls, &p, 1);
+    }
+}
+
+void hak_cache_flush_all(hak_heap *h)
+{
+    for (unsigned cls = 0; cls < HAK_SMALL_CLASSES; cls++)
+        cache_flush(h, cls, cache_count(h, cls));
+}

@@ -1,0 +1,27 @@
+/*
+ * cache.h - what happens when a Tiny or Mid cache cannot serve: the miss
+ * (refill from the warm pool) and the overflow (flush half, or drain).
+ * One protocol for both tiers; tiny.h and mid.h give the per-tier
+ * operations.  The front (front/alloc.c) calls these at its one miss and
+ * one overflow entry, after its safe point.
+ *
+ * Free-run drain: a class whose cache overflowed HAK_DRAIN_OVERFLOWS times
+ * with no refill in between is in a run of frees (a structure being torn
+ * down).  Its cap drops to 0, so the rest of the run goes straight back to
+ * the slabs and no cached block is left pinning a mostly free slab when
+ * the thread stops allocating (the purge can then return those slabs even
+ * if the thread never calls us again).  The next miss restores the cap.
+ */
+#ifndef HAK_CACHE_H
+#define HAK_CACHE_H
+
+#include "small/heap.h"
+
+/* The cache of class cls is empty: refill it.  false: no memory. */
+bool hak_cache_refill(hak_heap *h, unsigned cls);
+/* p (validated, marked freed, counted) did not fit in the cache of cls. */
+void hak_cache_overflow(hak_heap *h, unsigned cls, void *p);
+/* Every Tiny and Mid cache of h back to the slabs (trim, thread exit). */
+void hak_cache_flush_all(hak_heap *h);
+
+#endif
