@@ -535,6 +535,45 @@ Test(api, free_aligned_sized_frees)
     hak_free_aligned_sized(NULL, 64, 0);
 }
 
+/* A size or alignment that is not the one asked for, but that the same
+ * request could have had, is legal: a size within the block's class
+ * (malloc_usable_size's answer included), and for Large and Huge blocks
+ * the size realloc last gave them. */
+Test(api, sized_frees_accept_sizes_of_the_same_class)
+{
+    const size_t sizes[] = { 40, 3000, 100000, 5 * MiB };
+    for (size_t i = 0; i < 4; i++) {
+        void *p = hak_malloc(sizes[i]);
+        cr_assert_not_null(p);
+        hak_free_sized(p, hak_malloc_usable_size(p));
+        p = hak_malloc(sizes[i]);
+        hak_free_sized(p, sizes[i] - 1);
+        p = hak_aligned_alloc(4096, sizes[i]);
+        cr_assert_not_null(p);
+        hak_free_aligned_sized(p, 4096, hak_malloc_usable_size(p));
+    }
+    /* 100000 and 104000 bytes share the Large class of 106496. */
+    void *p = hak_malloc(100000);
+    hak_free_sized(p, 104000);
+    /* Alignments up to the default one are all the default. */
+    p = hak_aligned_alloc(8, 100000);
+    hak_free_aligned_sized(p, 16, 100000);
+    p = hak_aligned_alloc(16, 5 * MiB);
+    hak_free_aligned_sized(p, 8, 5 * MiB);
+    /* realloc in place: the new size is the one to give. */
+    p = hak_malloc(200000);
+    cr_assert_eq(hak_realloc(p, 120000), p, "a Large shrink to above half moved the block");
+    hak_free_sized(p, 120000);
+    p = hak_malloc(5 * MiB);
+    void *q = hak_realloc(p, 3 * MiB);
+    cr_assert_not_null(q);
+    hak_free_sized(q, 3 * MiB);
+    p = hak_aligned_alloc(65536, 100000);
+    q = hak_realloc(p, 90000);
+    cr_assert_eq(q, p, "a Large shrink to above half moved the block");
+    hak_free_sized(q, 90000);
+}
+
 /* ---- errno ---- */
 
 #define ERRNO_KEPT(what)                                                                     \

@@ -411,6 +411,100 @@ static void child_free_sized_victim(void)
 Test(misuse, free_sized_too_large_reports)
 {
     victim = alloc_filled(32);
-    expect_report(child_free_sized_victim, victim, "free_sized with a size larger");
+    char what[96];
+    snprintf(what, sizeof what, "(%zu bytes given, Tiny block of %zu bytes)",
+             hak_malloc_usable_size(victim) + 1, hak_malloc_usable_size(victim));
+    expect_report(child_free_sized_victim, victim, "wrong size in sized free of");
+    expect_report(child_free_sized_victim, victim, what);
     hak_free(victim);
+}
+
+/* ---- Large and Huge blocks remember the size and alignment asked for ---- */
+
+static size_t victim_size, victim_align;
+
+static void child_free_aligned_sized_victim(void)
+{
+    hak_free_aligned_sized(victim, victim_align, victim_size);
+}
+
+static void child_free_sized_victim_as_given(void)
+{
+    hak_free_sized(victim, victim_size);
+}
+
+/* victim: allocated with (align, size) (align 0: malloc); the child frees
+ * it with (given_align, given_size) (given_align 0: free_sized), which
+ * must be reported: "wrong alignment" (wrong_align) or "wrong size", with
+ * the given and the recorded value and the block's tier and size. */
+static void expect_mismatch(size_t align, size_t size, size_t given_align, size_t given_size,
+                            const char *tier, bool wrong_align)
+{
+    victim = align ? hak_aligned_alloc(align, size) : hak_malloc(size);
+    cr_assert_not_null(victim);
+    victim_align = given_align;
+    victim_size = given_size;
+    size_t usable = hak_malloc_usable_size(victim);
+    char what[192];
+    if (wrong_align)
+        snprintf(what, sizeof what,
+                 "wrong alignment in aligned free of 0x%lx (alignment %zu given, %s block of %zu "
+                 "bytes, allocated with alignment %zu)\n",
+                 (unsigned long)(uintptr_t)victim, given_align, tier, usable,
+                 align < 16 ? 16 : align);
+    else
+        snprintf(what, sizeof what,
+                 "wrong size in sized free of 0x%lx (%zu bytes given, %s block of %zu bytes, "
+                 "allocated for %zu bytes)\n",
+                 (unsigned long)(uintptr_t)victim, given_size, tier, usable, size);
+    expect_report(given_align ? child_free_aligned_sized_victim : child_free_sized_victim_as_given,
+                  victim, what);
+    hak_free(victim);
+}
+
+Test(misuse, aligned_free_of_large_and_huge_blocks_with_another_alignment)
+{
+    expect_mismatch(65536, 100000, 4096, 100000, "Large", true);
+    /* A page-aligned run is aligned to 64 and to 4096 alike: only the
+     * recorded request tells them apart. */
+    expect_mismatch(64, 100000, 4096, 100000, "Large", true);
+    expect_mismatch(4096, 100000, 128, 100000, "Large", true);
+    expect_mismatch(0, 100000, 4096, 100000, "Large", true);
+    expect_mismatch(65536, 5 * MiB, 4096, 5 * MiB, "Huge", true);
+    expect_mismatch(0, 5 * MiB, 32, 5 * MiB, "Huge", true);
+}
+
+/* Smaller than the request's class (the block of another type), or
+ * larger than the block. */
+Test(misuse, sized_free_of_large_and_huge_blocks_with_another_class)
+{
+    expect_mismatch(0, 100000, 0, 60000, "Large", false);
+    expect_mismatch(4096, 100000, 4096, 60000, "Large", false);
+    expect_mismatch(0, 100000, 0, 200000, "Large", false);
+    expect_mismatch(0, 5 * MiB, 0, 4 * MiB, "Huge", false);
+    expect_mismatch(65536, 5 * MiB, 65536, 5 * MiB + 4096, "Huge", false);
+}
+
+static void child_free_aligned_not_pow2(void) { hak_free_aligned_sized(victim, 24, 100000); }
+static void child_free_aligned_misaligned(void) { hak_free_aligned_sized(victim, 65536, 5 * MiB); }
+
+Test(misuse, aligned_free_with_an_impossible_alignment)
+{
+    victim = hak_aligned_alloc(64, 100000);
+    expect_report(child_free_aligned_not_pow2, victim,
+                  "wrong alignment in aligned free of");
+    expect_report(child_free_aligned_not_pow2, victim, "(alignment 24 given, not a power of two)");
+    hak_free(victim);
+    /* A Huge block aligned to 4096 starts one page into its segment. */
+    victim = hak_aligned_alloc(4096, 5 * MiB);
+    cr_assert_neq((uintptr_t)victim & 65535, 0);
+    expect_report(child_free_aligned_misaligned, victim,
+                  "(alignment 65536 given, the address is not a multiple of it)");
+    hak_free(victim);
+}
+
+Test(misuse, aligned_free_with_another_alignment_aborts, .signal = SIGABRT)
+{
+    void *p = hak_aligned_alloc(65536, 100000);
+    hak_free_aligned_sized(p, 4096, 100000);
 }

@@ -161,6 +161,30 @@ void hak_fatal_block(const char *what, const void *addr, const char *tier, size_
     hak_fatal_ptr(what, addr, mem);
 }
 
+void hak_fatal_mismatch(bool align, const void *addr, size_t given, const char *tier,
+                        size_t block_size, size_t asked)
+{
+    char mem[160];
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = -1 };
+    if (align)
+        hak_buf_str(&b, "alignment ");
+    hak_buf_u64(&b, given);
+    hak_buf_str(&b, align ? " given, " : " bytes given, ");
+    hak_buf_str(&b, tier);
+    hak_buf_str(&b, " block of ");
+    hak_buf_u64(&b, block_size);
+    hak_buf_str(&b, " bytes");
+    if (asked) {
+        hak_buf_str(&b, align ? ", allocated with alignment " : ", allocated for ");
+        hak_buf_u64(&b, asked);
+        if (!align)
+            hak_buf_str(&b, " bytes");
+    }
+    mem[b.len < sizeof mem ? b.len : sizeof mem - 1] = 0;
+    hak_fatal_ptr(align ? "wrong alignment in aligned free of" : "wrong size in sized free of", addr,
+                  mem);
+}
+
 const char *hak_diag_freed(const char *op)
 {
     if (op[0] == 'r') /* "realloc of invalid pointer" */

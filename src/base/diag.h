@@ -38,6 +38,14 @@ hak_noreturn hak_cold void hak_fatal_ptr(const char *what, const void *addr, con
 /* Same, with "(<size> bytes)" style detail built from a class size. */
 hak_noreturn hak_cold void hak_fatal_block(const char *what, const void *addr, const char *tier,
                                            size_t block_size);
+/* A sized or aligned free that does not match the block, then abort():
+ * "hakmem: wrong size in sized free of 0x<addr> (<given> bytes given,
+ * <tier> block of <block_size> bytes[, allocated for <asked> bytes])", or
+ * with align set "wrong alignment in aligned free of 0x<addr> (alignment
+ * <given> given, <tier> block of <block_size> bytes[, allocated with
+ * alignment <asked>])".  asked 0: not known. */
+hak_noreturn hak_cold void hak_fatal_mismatch(bool align, const void *addr, size_t given,
+                                              const char *tier, size_t block_size, size_t asked);
 /* The `what` for a block that was already freed, reached through the call
  * whose invalid-pointer message is `op`: "double free of" from free,
  * "realloc of freed block" and "malloc_usable_size of freed block". */

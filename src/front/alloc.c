@@ -54,8 +54,10 @@ static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_sla
 
 void hak_alloc_size_mismatch(const void *p, size_t size)
 {
-    (void)size;
-    hak_fatal_ptr("free_sized with a size larger than the block at", p, NULL);
+    uintptr_t a = (uintptr_t)p;
+    const hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+    hak_fatal_mismatch(false, p, size, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
+                       s->block_size, 0);
 }
 
 /* A pointer hakmem never handed out reached free, realloc or
@@ -141,19 +143,20 @@ static void alloc_after_free(void)
     hak_background_serve();
 }
 
-void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
+/* A free of p that is no Tiny or Mid block: Large, Huge or not ours.
+ * expected, expected_align: what a sized or aligned free was given (0:
+ * nothing), checked by the tier. */
+static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expected_align)
 {
-    if (p == NULL)
-        return;
     switch (map) {
     case HAK_SEGMAP_LARGE:
-        hak_large_free(p, expected);
+        hak_large_free(p, expected, expected_align);
         alloc_after_free();
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
         if (hak_huge_contains(p)) {
-            hak_huge_free(p, expected);
+            hak_huge_free(p, expected, expected_align);
             alloc_after_free();
             return;
         }
@@ -168,6 +171,12 @@ void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
         }
         alloc_foreign(ALLOC_OP_FREE, p);
     }
+}
+
+void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
+{
+    if (p != NULL)
+        alloc_free_big(p, map, expected, 0);
 }
 
 /* ---- the Tiny and Mid miss and overflow ---- */
@@ -408,11 +417,31 @@ void *hak_pvalloc_impl(size_t size)
     return hak_aligned_impl(HAK_PAGE_SIZE, rounded);
 }
 
+static hak_noreturn hak_cold void alloc_bad_alignment(const void *p, size_t align)
+{
+    char msg[96];
+    hak_buf b = { .data = msg, .cap = sizeof msg - 1, .fd = -1 };
+    hak_buf_str(&b, "alignment ");
+    hak_buf_u64(&b, align);
+    hak_buf_str(&b, hak_is_pow2(align) ? " given, the address is not a multiple of it"
+                                       : " given, not a power of two");
+    msg[b.len] = 0;
+    hak_fatal_ptr("wrong alignment in aligned free of", p, msg);
+}
+
 void hak_free_aligned_sized_impl(void *p, size_t align, size_t size)
 {
-    if (p != NULL && (!hak_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0))
-        hak_fatal_ptr("free_aligned_sized with a wrong alignment for", p, NULL);
-    hak_api_free_sized(p, size);
+    if (p == NULL)
+        return;
+    if (!hak_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0)
+        alloc_bad_alignment(p, align);
+    unsigned map = hak_segmap_get((uintptr_t)p);
+    /* A Tiny or Mid block keeps no alignment of its own: its address is
+     * the check.  Large and Huge blocks remember what they were asked. */
+    if (map >= HAK_SEGMAP_SMALL_MIN)
+        hak_api_free_sized(p, size);
+    else
+        alloc_free_big(p, map, size, align);
 }
 
 /* ---- the hak_ API ---- */

@@ -42,7 +42,10 @@ typedef struct huge_header {
     size_t map_size;     /* bytes mapped from the header on */
     size_t head;         /* user - header */
     size_t tail_guard;   /* inaccessible bytes at the end (guard_pages) */
+    size_t request;      /* the size asked for (sized frees are checked against it) */
+    size_t align;        /* the alignment asked for, HAK_MIN_ALIGN at least */
 } huge_header;
+_Static_assert(sizeof(huge_header) <= 64, "the header fits before the smallest head");
 
 /* Usable bytes: from the user pointer to the tail guard. */
 static size_t huge_usable_of(const huge_header *hd)
@@ -207,6 +210,8 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
     hd->map_size = map_size;
     hd->head = head;
     hd->tail_guard = guard;
+    hd->request = size;
+    hd->align = align;
     hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_MAGIC_TAG;
     if (guard && (!hak_os_protect((char *)hd->user - HAK_PAGE_SIZE, HAK_PAGE_SIZE, false) ||
                   !huge_tail_guard(hd, true))) {
@@ -253,12 +258,26 @@ bool hak_huge_contains(const void *p)
     return a >= base && a - base < hd->map_size;
 }
 
-void hak_huge_free(void *p, size_t expected_size)
+/* Pages a request of size bytes maps for a block with this head. */
+static size_t huge_request_pages(const huge_header *hd, size_t size)
+{
+    return hak_align_up(hd->head + (size ? size : 1), HAK_PAGE_SIZE) >> HAK_PAGE_SHIFT;
+}
+
+void hak_huge_free(void *p, size_t expected_size, size_t expected_align)
 {
     huge_header *hd = huge_header_of(p, "invalid free of");
     size_t usable = huge_usable_of(hd);
-    if (hak_unlikely(expected_size > usable))
-        hak_fatal_ptr("free_sized with a size larger than the block at", p, "Huge block");
+    /* A size that maps the same pages as the request is accepted, as a size
+     * within the class of a smaller block is: malloc_usable_size's answer,
+     * or any size the same request would have had. */
+    if (hak_unlikely(expected_size) &&
+        (expected_size > usable ||
+         huge_request_pages(hd, expected_size) != huge_request_pages(hd, hd->request)))
+        hak_fatal_mismatch(false, p, expected_size, "Huge", usable, hd->request);
+    if (hak_unlikely(expected_align) &&
+        (expected_align < HAK_MIN_ALIGN ? HAK_MIN_ALIGN : expected_align) != hd->align)
+        hak_fatal_mismatch(true, p, expected_align, "Huge", usable, hd->align);
     size_t map_size = hd->map_size;
     if (hak_secure.zero_on_free)
         memset(p, 0, usable);
@@ -278,6 +297,12 @@ size_t hak_huge_usable(const void *p)
     return huge_usable_of(hd);
 }
 
+static void huge_note_realloc(huge_header *hd, size_t size)
+{
+    hd->request = size;
+    hd->align = HAK_MIN_ALIGN;
+}
+
 void *hak_huge_realloc(void *p, size_t size)
 {
     huge_header *hd = huge_header_of(p, "realloc of invalid pointer");
@@ -289,8 +314,12 @@ void *hak_huge_realloc(void *p, size_t size)
         return NULL;
     }
     size_t new_map = hak_align_up(hd->head + size, HAK_PAGE_SIZE) + guard;
-    if (new_map == old_map)
+    /* From here on, p holds what realloc was asked for, at the default
+     * alignment (realloc keeps no other), whether it moves or not. */
+    if (new_map == old_map) {
+        huge_note_realloc(hd, size);
         return p;
+    }
     if (guard && new_map > old_map) {
         /* The leading guard page splits the mapping into several VMAs and
          * mremap grows or moves only one: allocate, copy, free. */
@@ -299,7 +328,7 @@ void *hak_huge_realloc(void *p, size_t size)
         if (q == NULL)
             return NULL; /* errno is ENOMEM, p is untouched */
         memcpy(q, p, old_usable);
-        hak_huge_free(p, 0);
+        hak_huge_free(p, 0, 0);
         return q;
     }
     /* The old tail guard page becomes ordinary memory or goes away; the
@@ -314,6 +343,7 @@ void *hak_huge_realloc(void *p, size_t size)
         huge_unmark(hd);
         if (!hak_os_remap_inplace(hd, old_map, new_map)) {
             huge_mark(hd);
+            huge_note_realloc(hd, size);
             return p;
         }
         hd->map_size = new_map;
@@ -347,6 +377,7 @@ void *hak_huge_realloc(void *p, size_t size)
     /* Too late to fail: the block has its new size.  Should mprotect fail
      * here (out of mappings), it lives on without its tail guard. */
     (void)huge_tail_guard(hd, true);
+    huge_note_realloc(hd, size);
     size_t new_usable = huge_usable_of(hd);
     hak_stat_add(&hak_gstats.huge_bytes, new_usable);
     atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);

@@ -21,8 +21,11 @@ void hak_huge_fork_child(void);
 /* p is in a region the segment map marks Huge: is it inside a Huge
  * mapping (false: it is in the unmapped rest of a mapping's last region)? */
 bool hak_huge_contains(const void *p);
-/* p is in a region the segment map marks Huge. */
-void hak_huge_free(void *p, size_t expected_size);
+/* p is in a region the segment map marks Huge.  expected_size: 0, or the
+ * size a sized free was given; expected_align: 0, or the alignment an
+ * aligned free was given.  Either that does not match what p was allocated
+ * with is reported as misuse. */
+void hak_huge_free(void *p, size_t expected_size, size_t expected_align);
 size_t hak_huge_usable(const void *p);
 /* New pointer (p itself or moved), or NULL with errno ENOMEM (p intact). */
 void *hak_huge_realloc(void *p, size_t size);

@@ -227,6 +227,22 @@ static void *large_cache_take(hak_heap *h, unsigned cls, size_t *bytes)
     return NULL;
 }
 
+/* Remember what the run headed at page i was allocated for (align 0: the
+ * default), for the checks of sized and aligned frees. */
+static void large_note_request(hak_large_segment *seg, unsigned i, size_t size, size_t align)
+{
+    unsigned shift = (unsigned)__builtin_ctzll(align > HAK_MIN_ALIGN ? align : HAK_MIN_ALIGN);
+    seg->run_request[i] = (uint32_t)size << HAK_LARGE_REQUEST_SHIFT | shift;
+}
+
+/* A size whose Large class is the same as the request's is accepted, as a
+ * size within the class of a Tiny or Mid block is: a caller may pass what
+ * malloc_usable_size said, or any size the same request would have had. */
+static unsigned large_request_class(size_t size)
+{
+    return hak_large_class_of(size > HAK_MID_MAX ? size : HAK_MID_MAX + 1);
+}
+
 void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
 {
     size_t want = size > HAK_MID_MAX ? size : HAK_MID_MAX + 1;
@@ -241,6 +257,7 @@ void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
             unsigned i = (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
             /* relaxed: misuse-check reads only. */
             atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
+            large_note_request(seg, i, size, align);
             h->large_stats.allocs++;
             h->large_stats.bytes_alloc += bytes;
             *zeroed = false;
@@ -284,6 +301,8 @@ void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
         errno = ENOMEM;
         return NULL;
     }
+    large_note_request(large_segment_of((uintptr_t)p),
+                       (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT), size, align);
     if (h) {
         h->large_stats.allocs++;
         h->large_stats.bytes_alloc += bytes;
@@ -324,15 +343,31 @@ size_t hak_large_usable(const void *p)
     return large_run_bytes(seg, i);
 }
 
-void hak_large_free(void *p, size_t expected_size)
+/* A sized or aligned free of the run headed at page i: does what it was
+ * given match what the run was allocated for? */
+static void large_check_request(const hak_large_segment *seg, unsigned i, const void *p,
+                                size_t expected_size, size_t expected_align)
+{
+    size_t bytes = large_run_bytes(seg, i);
+    size_t asked = seg->run_request[i] >> HAK_LARGE_REQUEST_SHIFT;
+    unsigned asked_shift = seg->run_request[i] & ((1u << HAK_LARGE_REQUEST_SHIFT) - 1);
+    if (expected_size && (expected_size > bytes ||
+                          large_request_class(expected_size) != large_request_class(asked)))
+        hak_fatal_mismatch(false, p, expected_size, "Large", bytes, asked);
+    if (expected_align && (expected_align < HAK_MIN_ALIGN ? HAK_MIN_ALIGN : expected_align) !=
+                              (size_t)1 << asked_shift)
+        hak_fatal_mismatch(true, p, expected_align, "Large", bytes, (size_t)1 << asked_shift);
+}
+
+void hak_large_free(void *p, size_t expected_size, size_t expected_align)
 {
     unsigned i;
     hak_large_segment *seg = large_check(p, "invalid free of", &i);
     size_t bytes = large_run_bytes(seg, i);
+    if (hak_unlikely(expected_size | expected_align))
+        large_check_request(seg, i, p, expected_size, expected_align);
     if (hak_secure.zero_on_free)
         memset(p, 0, bytes);
-    if (hak_unlikely(expected_size > bytes))
-        hak_fatal_ptr("free_sized with a size larger than the block at", p, "Large block");
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty) {
         h->large_stats.frees++;
@@ -365,8 +400,10 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
     size_t cur = large_run_bytes(seg, i);
     if (new_size > HAK_LARGE_MAX)
         return false;
-    if (new_size <= cur && new_size >= cur / 2)
+    if (new_size <= cur && new_size >= cur / 2) {
+        large_note_request(seg, i, new_size, 0);
         return true;
+    }
     if (large_guard())
         return false; /* moving keeps the guard page rule simple */
     if (new_size <= HAK_MID_MAX)
@@ -393,6 +430,8 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
         ok = true;
     }
     hak_lock_release(&large_lock);
+    if (ok)
+        large_note_request(seg, i, new_size, 0);
     if (ok && h != NULL) {
         /* Keep bytes-in-use exact: account the resize as free + alloc. */
         h->large_stats.bytes_freed += (size_t)have << HAK_PAGE_SHIFT;

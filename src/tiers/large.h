@@ -34,7 +34,17 @@ typedef struct hak_large_segment {
     uint64_t dirty_bits[HAK_LARGE_WORDS]; /* large lock: free and maybe resident */
     _Atomic uint8_t run_state[HAK_LARGE_PAGES]; /* HAK_RUN_* at run heads */
     uint16_t run_pages[HAK_LARGE_PAGES];        /* length of the run at its head */
+    /* At run heads: what the run was allocated for, for the checks of sized
+     * and aligned frees: the size asked for << HAK_LARGE_REQUEST_SHIFT | log2
+     * of the alignment asked for (HAK_MIN_ALIGN at least).  Written by the
+     * allocating thread; a free that reads it comes after the program handed
+     * the pointer over (its own synchronisation orders the two). */
+    uint32_t run_request[HAK_LARGE_PAGES];
 } hak_large_segment;
+
+#define HAK_LARGE_REQUEST_SHIFT 5 /* log2 of an alignment up to HAK_LARGE_MAX */
+_Static_assert((HAK_LARGE_MAX << HAK_LARGE_REQUEST_SHIFT) <= UINT32_MAX,
+               "a Large request and its alignment fit run_request");
 
 /* size in (HAK_MID_MAX, HAK_LARGE_MAX] or any size <= HAK_LARGE_MAX with
  * HAK_PAGE_SIZE < align <= HAK_LARGE_MAX, for the calling thread, whose
@@ -42,8 +52,11 @@ typedef struct hak_large_segment {
  * run is known to read as zero (fresh or purged pages).  NULL with errno
  * ENOMEM when no segment can be mapped. */
 void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed);
-/* p is in a Large segment (segment map says so). */
-void hak_large_free(void *p, size_t expected_size);
+/* p is in a Large segment (segment map says so).  expected_size: 0, or the
+ * size a sized free was given; expected_align: 0, or the alignment an
+ * aligned free was given.  Either that does not match what p was allocated
+ * with is reported as misuse. */
+void hak_large_free(void *p, size_t expected_size, size_t expected_align);
 size_t hak_large_usable(const void *p);
 /* Grow or shrink in place; true if p now holds new_size bytes.  h: the
  * calling thread's heap, for its counters (NULL: none). */
