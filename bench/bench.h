@@ -15,7 +15,9 @@
  *   -z N    block size (tiny_hot: one size instead of all four)
  *   -w MS   wait before reading the final RSS (memory)
  *
- * bench.h comes first in every benchmark: it defines _GNU_SOURCE.
+ * bench.h comes first in every benchmark: it defines _GNU_SOURCE.  It is
+ * also valid C++ (larson_sized is built as C++ for its sized operator
+ * delete), hence the explicit casts from void *.
  *
  * Output: one line per measurement on stdout,
  *   RESULT name=NAME threads=T ops=N seconds=S ops_per_s=R [key=value ...]
@@ -25,7 +27,9 @@
 #ifndef HAKMEM_BENCH_H
 #define HAKMEM_BENCH_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -137,6 +141,13 @@ static inline uint64_t bench_count(const bench_args *a, double base, uint64_t mi
     return v < (double)min ? min : (uint64_t)v;
 }
 
+/* A fixed total split into `parts` equal shares: the share, at least 1. */
+static inline uint64_t bench_share(uint64_t total, uint64_t parts)
+{
+    uint64_t share = total / parts;
+    return share ? share : 1;
+}
+
 static inline double bench_now(void)
 {
     struct timespec ts;
@@ -188,7 +199,7 @@ static inline unsigned char bench_tag_of(const void *p, size_t n)
 static inline void bench_tag(void *p, size_t n)
 {
     unsigned char t = bench_tag_of(p, n);
-    unsigned char *b = p;
+    unsigned char *b = (unsigned char *)p;
     b[0] = t;
     b[n - 1] = t;
     bench_escape(p);
@@ -197,7 +208,7 @@ static inline void bench_tag(void *p, size_t n)
 static inline void bench_tag_pages(void *p, size_t n)
 {
     unsigned char t = bench_tag_of(p, n);
-    unsigned char *b = p;
+    unsigned char *b = (unsigned char *)p;
     for (size_t off = 0; off < n; off += BENCH_PAGE)
         b[off] = t;
     b[n - 1] = t;
@@ -207,7 +218,7 @@ static inline void bench_tag_pages(void *p, size_t n)
 static inline void bench_check(const void *p, size_t n)
 {
     unsigned char t = bench_tag_of(p, n);
-    const unsigned char *b = p;
+    const unsigned char *b = (const unsigned char *)p;
     if (b[0] != t || b[n - 1] != t)
         bench_die("block %p of %zu bytes was overwritten while live", p, n);
 }
@@ -215,7 +226,7 @@ static inline void bench_check(const void *p, size_t n)
 static inline void bench_check_pages(const void *p, size_t n)
 {
     unsigned char t = bench_tag_of(p, n);
-    const unsigned char *b = p;
+    const unsigned char *b = (const unsigned char *)p;
     for (size_t off = 0; off < n; off += BENCH_PAGE)
         if (b[off] != t)
             bench_die("block %p of %zu bytes was overwritten while live", p, n);

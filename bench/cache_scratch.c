@@ -43,10 +43,7 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     int t = a.threads;
-    uint64_t total = bench_count(&a, 12e6, 1000);
-    uint64_t per = total / (uint64_t)t;
-    if (per == 0)
-        per = 1;
+    uint64_t per = bench_share(bench_count(&a, 12e6, 1000), (uint64_t)t);
 
     worker *w = bench_malloc((size_t)t * sizeof *w);
     for (int i = 0; i < t; i++) {

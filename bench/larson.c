@@ -18,10 +18,22 @@
  * The total work is fixed (16 M ops at scale 1) and split among the lanes,
  * so ops/s compares directly across thread counts.  One op = one malloc +
  * one free.
+ *
+ * larson_sized.cc builds this file as C++ with the blocks coming from
+ * operator new and going back through sized operator delete, the calls a
+ * C++ server makes (so this file is written in the common subset of C and
+ * C++).  Only the blocks change hands that way; the arrays and the pool
+ * stay on malloc.
  */
 #include "bench.h"
 
 #include <pthread.h>
+
+#ifndef LARSON_NAME
+#define LARSON_NAME "larson"
+#define LARSON_ALLOC(n) bench_malloc(n)
+#define LARSON_FREE(p, n) free(p)
+#endif
 
 #define SLOTS 1000
 #define CHUNK 1000
@@ -67,7 +79,7 @@ static void pool_put(array *give)
 
 static void *worker(void *arg)
 {
-    lane *l = arg;
+    lane *l = (lane *)arg;
     int g = l->generation;
     uint64_t rng = 0x1a2b3c4du * (uint64_t)(l->id + 1) + (uint64_t)g * 7919u;
     array *a = pool_swap(NULL, &rng);
@@ -77,8 +89,8 @@ static void *worker(void *arg)
             unsigned k = (uint32_t)v % SLOTS;
             uint32_t n = MIN_SIZE + (uint32_t)((v >> 32) % (MAX_SIZE - MIN_SIZE + 1));
             bench_check(a->p[k], a->n[k]);
-            free(a->p[k]);
-            a->p[k] = bench_malloc(n);
+            LARSON_FREE(a->p[k], a->n[k]);
+            a->p[k] = LARSON_ALLOC(n);
             a->n[k] = n;
             bench_tag(a->p[k], n);
         }
@@ -100,30 +112,30 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     int t = a.threads;
-    uint64_t total = bench_count(&a, 16e6, CHUNK);
-    uint64_t rounds = total / ((uint64_t)t * GENERATIONS * CHUNK);
-    if (rounds == 0)
-        rounds = 1;
+    uint64_t rounds =
+        bench_share(bench_count(&a, 16e6, CHUNK), (uint64_t)t * GENERATIONS * CHUNK);
 
     unsigned narrays = 2u * (unsigned)t;
-    pool = bench_malloc(narrays * sizeof *pool);
+    pool = (array **)bench_malloc(narrays * sizeof *pool);
     uint64_t rng = 4141;
     for (unsigned i = 0; i < narrays; i++) {
-        array *arr = bench_malloc(sizeof *arr);
+        array *arr = (array *)bench_malloc(sizeof *arr);
         for (unsigned k = 0; k < SLOTS; k++) {
             uint32_t n = (uint32_t)bench_range(&rng, MIN_SIZE, MAX_SIZE);
-            arr->p[k] = bench_malloc(n);
+            arr->p[k] = LARSON_ALLOC(n);
             arr->n[k] = n;
             bench_tag(arr->p[k], n);
         }
         pool[pool_count++] = arr;
     }
 
-    lane *lanes = bench_malloc((size_t)t * sizeof *lanes);
-    pthread_t *first = bench_malloc((size_t)t * sizeof *first);
+    lane *lanes = (lane *)bench_malloc((size_t)t * sizeof *lanes);
+    pthread_t *first = (pthread_t *)bench_malloc((size_t)t * sizeof *first);
     double t0 = bench_now();
     for (int i = 0; i < t; i++) {
-        lanes[i] = (lane){.id = i, .rounds = rounds};
+        memset(&lanes[i], 0, sizeof lanes[i]);
+        lanes[i].id = i;
+        lanes[i].rounds = rounds;
         if (pthread_create(&first[i], NULL, worker, &lanes[i]) != 0)
             bench_die("pthread_create failed");
     }
@@ -141,13 +153,13 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < pool_count; i++) {
         for (unsigned k = 0; k < SLOTS; k++) {
             bench_check(pool[i]->p[k], pool[i]->n[k]);
-            free(pool[i]->p[k]);
+            LARSON_FREE(pool[i]->p[k], pool[i]->n[k]);
         }
         free(pool[i]);
     }
     free(pool);
     free(lanes);
     free(first);
-    bench_result("larson", t, ops, secs, NULL);
+    bench_result(LARSON_NAME, t, ops, secs, NULL);
     return 0;
 }

@@ -124,10 +124,7 @@ int main(int argc, char **argv)
     bench_args a;
     bench_parse(argc, argv, "ts", &a);
     nthreads = a.threads;
-    uint64_t total = bench_count(&a, 12e6, BATCH);
-    uint64_t quota = total / ((uint64_t)nthreads * BATCH);
-    if (quota == 0)
-        quota = 1;
+    uint64_t quota = bench_share(bench_count(&a, 12e6, BATCH), (uint64_t)nthreads * BATCH);
 
     queues = aligned_alloc(64, (size_t)nthreads * sizeof *queues);
     workers = aligned_alloc(64, (size_t)nthreads * sizeof *workers);

@@ -4,8 +4,15 @@
  * there (checking its tags) and allocates a new one of a random size from
  * 16 to 1024 bytes, tagged at both ends.  Fixed seed, one thread.
  *
- * mid_mixed and large_mixed (below, same program shape, other ranges) are
- * built from this file with -DMIXED_KIND.
+ * The same program shape with other ranges is built from this file by
+ * defining MIXED_KIND (mid_mixed.c and the others): mid_mixed and
+ * large_mixed write every page of every block, mid_ends and large_ends
+ * only its first and last byte, so that what they measure is the
+ * allocator's own work (finding and reusing space) rather than the page
+ * faults of the program's writes.  huge_mixed (5 - 25 MiB, every page
+ * written, as a program fills its buffers) measures mostly page faults:
+ * an allocator that keeps a freed mapping and hands it out again saves
+ * them, one that unmaps and maps again pays them on every op.
  *
  * One op = one malloc + one free (after the window has filled).
  */
@@ -29,13 +36,39 @@
 #define MIXED_SLOTS 400
 #define MIXED_OPS 5e6
 #define MIXED_PAGES 1
-#else
+#elif MIXED_KIND == 2
 #define MIXED_NAME "large_mixed"
 #define MIXED_MIN 65536
 #define MIXED_MAX 1048576
 #define MIXED_SLOTS 64
 #define MIXED_OPS 300e3
 #define MIXED_PAGES 1
+#elif MIXED_KIND == 3
+#define MIXED_NAME "mid_ends"
+#define MIXED_MIN 2048
+#define MIXED_MAX 32768
+#define MIXED_SLOTS 400
+#define MIXED_OPS 10e6
+#define MIXED_PAGES 0
+#elif MIXED_KIND == 4
+#define MIXED_NAME "large_ends"
+#define MIXED_MIN 65536
+#define MIXED_MAX 1048576
+#define MIXED_SLOTS 64
+#define MIXED_OPS 2e6
+#define MIXED_PAGES 0
+#else
+#define MIXED_NAME "huge_mixed"
+#define MIXED_MIN (5u << 20)
+#define MIXED_MAX (25u << 20)
+#define MIXED_SLOTS 8
+#define MIXED_OPS 800
+#define MIXED_MIN_OPS 20
+#define MIXED_PAGES 1
+#endif
+
+#ifndef MIXED_MIN_OPS
+#define MIXED_MIN_OPS 1000
 #endif
 
 typedef struct slot {
@@ -49,7 +82,7 @@ int main(int argc, char **argv)
 {
     bench_args a;
     bench_parse(argc, argv, "s", &a);
-    uint64_t ops = bench_count(&a, MIXED_OPS, 1000);
+    uint64_t ops = bench_count(&a, MIXED_OPS, MIXED_MIN_OPS);
     uint64_t rng = 0x12345678u + MIXED_KIND;
 
     for (unsigned i = 0; i < MIXED_SLOTS; i++) {
