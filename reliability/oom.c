@@ -48,7 +48,9 @@ int main(void)
             failures += report(name, status, err);
         }
     }
-    failures += report("8 threads at once", oom_run_in_child(oom_threads_entry, 0, 0, err, sizeof err, 60), err);
+    failures += report("8 threads at once", oom_run_in_child(oom_threads_entry, OOM_MALLOC, 0, err, sizeof err, 60), err);
+    failures += report("8 threads at once, posix_memalign",
+                       oom_run_in_child(oom_threads_entry, OOM_POSIX_MEMALIGN, 0, err, sizeof err, 60), err);
     failures += report("idle decay after OOM", oom_run_in_child(oom_decay_case, delay, 0, err, sizeof err, 60), err);
     printf("oom: %d failure(s)\n", failures);
     return failures ? 1 : 0;

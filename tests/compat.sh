@@ -30,6 +30,21 @@ else failed "malloc_info"; cat "$tmp/out" "$tmp/info.xml"; fi
 if run "$probe" trim >"$tmp/out" 2>&1; then pass "malloc_trim releases, mallinfo2 counts"
 else failed "malloc_trim / mallinfo2"; cat "$tmp/out"; fi
 
+if run "$probe" glibc >"$tmp/out" 2>&1; then
+    pass "memalign, aligned_alloc, posix_memalign: NULL/ENOMEM for impossible sizes at every alignment up to 2^63; mallopt answers as glibc's"
+else failed "glibc's answers"; head -20 "$tmp/out"; fi
+
+# malloc_stats goes through the stderr stream (here one the program opened
+# itself) and leaves the caller's cancellation state as it found it: the
+# request pending in the thread acts at its next cancellation point.
+if run "$probe" stats "$tmp/stats" >"$tmp/out" 2>&1 &&
+   for l in 'Arena 0:' 'system bytes     = ' 'in use bytes     = ' 'Total (incl. mmap):' \
+            'max mmap regions = ' 'max mmap bytes   = ' 'hakmem statistics (pid ' 'effective configuration:'; do
+       grep -qF "$l" "$tmp/stats" || { echo "missing: $l"; exit 1; }
+   done >>"$tmp/out" && ! grep -q 'after malloc_stats' "$tmp/stats"; then
+    pass "malloc_stats: glibc's lines then hakmem's table, through a redirected stderr stream; cancellation state restored"
+else failed "malloc_stats"; cat "$tmp/out" "$tmp/stats"; fi
+
 # foreign_free = abort (the default): one line, SIGABRT.
 run "$probe" foreign >"$tmp/out" 2>"$tmp/err"
 rc=$?

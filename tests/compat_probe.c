@@ -8,14 +8,23 @@
  *   compat_probe foreign       free/realloc/malloc_usable_size of memory
  *                              hakmem never handed out (foreign_free decides)
  *   compat_probe served        prints how many allocations hakmem served
+ *   compat_probe glibc         glibc's answers: memalign family with sizes no
+ *                              mapping can hold (every alignment up to 2^63),
+ *                              mallopt against glibc's own mallopt
+ *   compat_probe stats FILE    malloc_stats into a stderr stream of the
+ *                              program's own (FILE), from a thread with a
+ *                              cancellation request pending
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
 
 #include "hakmem.h"
@@ -133,6 +142,93 @@ static void served(void)
     printf("served %llu\n", (unsigned long long)st.allocs);
 }
 
+/* Sizes no mapping can hold, as glibc's own tests use them. */
+static const size_t glibc_huge_sizes[] = { SIZE_MAX, SIZE_MAX - 4095, (size_t)PTRDIFF_MAX + 1,
+                                           (size_t)1 << 62, ((size_t)1 << 50) - 1 };
+
+/* errno read after a call the compiler believes leaves it alone (GCC
+ * assumes so of posix_memalign). */
+static int errno_now(void) { return *(volatile int *)&errno; }
+
+static void glibc(void)
+{
+    for (size_t i = 0; i < sizeof glibc_huge_sizes / sizeof glibc_huge_sizes[0]; i++) {
+        size_t size = glibc_huge_sizes[i];
+        for (int k = 0; k < 64; k++) {
+            size_t align = (size_t)1 << k;
+            errno = 0;
+            void *p = memalign(align, size);
+            CHECK(p == NULL && errno_now() == ENOMEM, "memalign(2^%d, %#zx): %p, errno %d", k, size, p,
+                  errno_now());
+            errno = 0;
+            p = aligned_alloc(align, size);
+            CHECK(p == NULL && errno_now() == ENOMEM, "aligned_alloc(2^%d, %#zx): %p, errno %d", k,
+                  size, p, errno_now());
+            if (align < sizeof(void *))
+                continue;
+            void *out = launder(NULL);
+            errno = 0;
+            int r = posix_memalign(&out, align, size);
+            CHECK(r == ENOMEM && errno_now() == ENOMEM && out == NULL,
+                  "posix_memalign(2^%d, %#zx): %d, errno %d, out %p", k, size, r, errno_now(), out);
+        }
+    }
+    /* glibc's mallopt, reached through libc.so.6 (ours is interposed). */
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    int (*glibc_mallopt)(int, int) = libc ? (int (*)(int, int))(uintptr_t)dlsym(libc, "mallopt") : NULL;
+    CHECK(glibc_mallopt != NULL && glibc_mallopt != mallopt, "glibc's mallopt found");
+    if (glibc_mallopt == NULL)
+        return;
+    static const int params[] = { M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD,
+                                  M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST,
+                                  M_ARENA_MAX, 0, 4, -9, 1000 };
+    static const int values[] = { INT32_MIN, -4096, -1, 0, 1, 8, 80, 159, 160, 161,
+                                  4096, 128 * 1024, 32 << 20, (32 << 20) + 1, INT32_MAX };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        for (size_t j = 0; j < sizeof values / sizeof values[0]; j++) {
+            int ours = mallopt(params[i], values[j]);
+            int theirs = glibc_mallopt(params[i], values[j]);
+            CHECK(ours == theirs, "mallopt(%d, %d) returns %d, glibc's %d", params[i], values[j],
+                  ours, theirs);
+        }
+}
+
+static pthread_barrier_t stats_gate;
+
+static void *stats_thread(void *arg)
+{
+    (void)arg;
+    /* The cancellation request is pending when the barrier lets us go
+     * (pthread_barrier_wait is no cancellation point). */
+    pthread_barrier_wait(&stats_gate);
+    malloc_stats();
+    fputs("after malloc_stats: the cancellation must have acted before this line\n", stderr);
+    return NULL;
+}
+
+static void stats(const char *path)
+{
+    free(launder(malloc(1000)));
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "fopen %s", path);
+    if (f == NULL)
+        return;
+    /* Unbuffered, as stderr is: each write is a cancellation point. */
+    setvbuf(f, NULL, _IONBF, 0);
+    FILE *saved = stderr;
+    stderr = f;
+    pthread_t t;
+    pthread_barrier_init(&stats_gate, NULL, 2);
+    CHECK(pthread_create(&t, NULL, stats_thread, NULL) == 0, "pthread_create");
+    pthread_cancel(t);
+    pthread_barrier_wait(&stats_gate);
+    void *ret = NULL;
+    pthread_join(t, &ret);
+    stderr = saved;
+    fclose(f);
+    CHECK(ret == PTHREAD_CANCELED, "the thread was cancelled after malloc_stats");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -147,6 +243,10 @@ int main(int argc, char **argv)
         foreign();
     else if (strcmp(argv[1], "served") == 0)
         served();
+    else if (strcmp(argv[1], "glibc") == 0)
+        glibc();
+    else if (strcmp(argv[1], "stats") == 0 && argc > 2)
+        stats(argv[2]);
     else
         return 2;
     return fails ? 1 : 0;

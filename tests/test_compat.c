@@ -4,6 +4,7 @@
  */
 #include "test_util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -76,22 +77,52 @@ Test(compat, mallinfo_saturates)
     hak_free(big);
 }
 
-static void stats_child(void)
+/* malloc_stats writes to the stderr stream: here one the program made
+ * itself (a memory stream), which a write to fd 2 would miss. */
+Test(compat, malloc_stats_prints_glibc_layout_then_hakmem_detail_to_the_stderr_stream)
 {
     hak_free(hak_malloc(1000));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    cr_assert_not_null(mem);
+    FILE *saved = stderr;
+    stderr = mem;
+    int state_before = -1;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state_before);
     hak_malloc_stats_impl();
-    _exit(0);
+    int state_after = -1;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state_after);
+    stderr = saved;
+    fclose(mem);
+    cr_assert_eq(state_after, PTHREAD_CANCEL_ENABLE, "cancellation left disabled");
+    const char *lines[] = { "Arena 0:\n", "system bytes     = ", "in use bytes     = ",
+                            "Total (incl. mmap):\n", "max mmap regions = ", "max mmap bytes   = ",
+                            "hakmem statistics (pid ", "effective configuration:\n" };
+    const char *at = buf;
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *found = strstr(at, lines[i]);
+        cr_assert_not_null(found, "missing \"%s\" (in order) in:\n%s", lines[i], buf);
+        at = found;
+    }
+    free(buf);
 }
 
-Test(compat, malloc_stats_prints_glibc_layout)
+/* Called with cancellation disabled, it leaves it disabled. */
+Test(compat, malloc_stats_keeps_a_disabled_cancellation_state)
 {
-    char err[4096];
-    int status = test_run_child(stats_child, err, sizeof err);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    const char *lines[] = { "Arena 0:\n", "system bytes     = ", "in use bytes     = ",
-                            "Total (incl. mmap):\n", "max mmap regions = ", "max mmap bytes   = " };
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
-        cr_assert_not_null(strstr(err, lines[i]), "missing \"%s\" in:\n%s", lines[i], err);
+    FILE *devnull = fopen("/dev/null", "w");
+    cr_assert_not_null(devnull);
+    FILE *saved = stderr;
+    stderr = devnull;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    hak_malloc_stats_impl();
+    int state = -1;
+    pthread_setcancelstate(old, &state);
+    stderr = saved;
+    fclose(devnull);
+    cr_assert_eq(state, PTHREAD_CANCEL_DISABLE);
 }
 
 /* A small well-formedness check: every <tag ...> opened is closed in
@@ -157,12 +188,94 @@ Test(compat, mallopt_maps_parameters_to_knobs)
     cr_assert_eq(hak_mallopt_impl(M_TRIM_THRESHOLD, 12345678), 1);
     cr_assert_eq(hak_opt(HAK_OPT_RETAIN_MAX), 12345678);
     cr_assert_eq(hak_option_sources[HAK_OPT_RETAIN_MAX], HAK_SRC_API);
-    cr_assert_eq(hak_mallopt_impl(M_TRIM_THRESHOLD, -1), 0);
-    cr_assert_eq(hak_opt(HAK_OPT_RETAIN_MAX), 12345678, "a rejected value changes nothing");
-    cr_assert_eq(hak_mallopt_impl(M_ARENA_MAX, 4), 1);
-    cr_assert_eq(hak_mallopt_impl(M_MMAP_THRESHOLD, 1 << 20), 1);
-    cr_assert_eq(hak_mallopt_impl(M_TOP_PAD, 0), 1);
+    /* glibc's "never trim": everything may stay resident. */
+    cr_assert_eq(hak_mallopt_impl(M_TRIM_THRESHOLD, -1), 1);
+    cr_assert_eq(hak_opt(HAK_OPT_RETAIN_MAX), hak_option_defs[HAK_OPT_RETAIN_MAX].max);
     cr_assert_eq(hak_mallopt_impl(M_MXFAST, 64), 1);
-    cr_assert_eq(hak_mallopt_impl(M_MXFAST, 100000), 0, "out of glibc's range");
-    cr_assert_eq(hak_mallopt_impl(12345, 1), 0, "unknown parameter");
+    cr_assert_eq(hak_mallopt_impl(M_MXFAST, 161), 0, "out of glibc's range");
+    cr_assert_eq(hak_mallopt_impl(M_MXFAST, -1), 0, "out of glibc's range");
+}
+
+/* Every documented parameter over its range (and beyond), and parameters
+ * glibc does not know: the same answer as this machine's glibc, found in
+ * libc.so.6 itself (a sanitizer build interposes its own).  Calling it
+ * changes glibc's malloc, which the test runner uses: in a child. */
+static void mallopt_compare_child(void)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    int (*glibc_mallopt)(int, int) = libc ? (int (*)(int, int))(uintptr_t)dlsym(libc, "mallopt") : NULL;
+    if (glibc_mallopt == NULL)
+        _exit(2);
+    static const int params[] = { M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD,
+                                  M_MMAP_MAX, M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST,
+                                  M_ARENA_MAX, 0, 4, -9, 1000 };
+    static const int values[] = { INT_MIN, -4096, -1, 0, 1, 8, 80, 159, 160, 161,
+                                  4096, 128 * 1024, 32 << 20, (32 << 20) + 1, INT_MAX };
+    int mismatches = 0;
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        for (size_t j = 0; j < sizeof values / sizeof values[0]; j++) {
+            int ours = hak_mallopt_impl(params[i], values[j]);
+            int theirs = glibc_mallopt(params[i], values[j]);
+            if (ours != theirs) {
+                char line[128];
+                int n = snprintf(line, sizeof line, "mallopt(%d, %d): hakmem %d, glibc %d\n",
+                                 params[i], values[j], ours, theirs);
+                if (write(2, line, (size_t)n) < 0)
+                    _exit(3);
+                mismatches++;
+            }
+        }
+    _exit(mismatches ? 1 : 0);
+}
+
+Test(compat, mallopt_answers_as_glibc_does)
+{
+    char err[8192];
+    int status = test_run_child(mallopt_compare_child, err, sizeof err);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x:\n%s", status, err);
+}
+
+/* glibc's tst-malloc-too-large: sizes no mapping can hold fail with
+ * ENOMEM at every power-of-two alignment (2^63 included), also where the
+ * alignment alone could not be mapped. */
+static int errno_now(void) { return *(volatile int *)&errno; }
+
+Test(compat, aligned_family_fails_with_enomem_at_every_alignment)
+{
+    static const size_t sizes[] = { SIZE_MAX, SIZE_MAX - 4095, (size_t)PTRDIFF_MAX + 1,
+                                    (size_t)1 << 62, ((size_t)1 << 50) - 1 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int k = 0; k < 64; k++) {
+            size_t align = (size_t)1 << k;
+            errno = 0;
+            cr_assert_null(hak_memalign(align, sizes[i]));
+            cr_assert_eq(errno_now(), ENOMEM, "memalign(2^%d, %#zx): errno %d", k, sizes[i],
+                         errno_now());
+            errno = 0;
+            cr_assert_null(hak_aligned_alloc(align, sizes[i]));
+            cr_assert_eq(errno_now(), ENOMEM, "aligned_alloc(2^%d, %#zx)", k, sizes[i]);
+            if (align < sizeof(void *))
+                continue;
+            void *out = NULL;
+            errno = 0;
+            cr_assert_eq(hak_posix_memalign(&out, align, sizes[i]), ENOMEM);
+            cr_assert_eq(errno_now(), ENOMEM, "posix_memalign(2^%d, %#zx) left errno %d", k,
+                         sizes[i], errno_now());
+            cr_assert_null(out);
+        }
+    }
+    /* The largest alignment with a reasonable size: no mapping either. */
+    errno = 0;
+    cr_assert_null(hak_memalign((size_t)1 << 63, 64));
+    cr_assert_eq(errno_now(), ENOMEM);
+    /* No power of two to round up to: EINVAL, as glibc. */
+    errno = 0;
+    cr_assert_null(hak_memalign(((size_t)1 << 63) + 1, 64));
+    cr_assert_eq(errno_now(), EINVAL);
+    /* A success leaves errno alone. */
+    void *out = NULL;
+    errno = 1234;
+    cr_assert_eq(hak_posix_memalign(&out, 64, 100), 0);
+    cr_assert_eq(errno_now(), 1234);
+    hak_free(out);
 }

@@ -60,7 +60,17 @@ Test(oom, pvalloc) { every_tier(OOM_PVALLOC); }
 Test(oom, threads_at_once)
 {
     char err[4096];
-    expect_ok(oom_run_in_child(oom_threads_entry, 0, 0, err, sizeof err, 60), err, "8 threads");
+    expect_ok(oom_run_in_child(oom_threads_entry, OOM_MALLOC, 0, err, sizeof err, 60), err,
+              "8 threads");
+}
+
+/* The same with posix_memalign: each failure returns ENOMEM and leaves
+ * errno at ENOMEM (glibc's tst-malloc-thread-fail). */
+Test(oom, threads_at_once_posix_memalign)
+{
+    char err[4096];
+    expect_ok(oom_run_in_child(oom_threads_entry, OOM_POSIX_MEMALIGN, 0, err, sizeof err, 60), err,
+              "8 threads, posix_memalign");
 }
 
 /* Memory freed while the address space is exhausted (the background

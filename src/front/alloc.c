@@ -370,9 +370,12 @@ int hak_posix_memalign_impl(void **out, size_t align, size_t size)
         return EINVAL;
     int saved = errno;
     void *p = hak_aligned_impl(align, size);
-    errno = saved;
-    if (p == NULL)
+    if (p == NULL) {
+        /* glibc leaves errno at ENOMEM too, and programs read it. */
+        errno = ENOMEM;
         return ENOMEM;
+    }
+    errno = saved;
     *out = p;
     return 0;
 }
@@ -388,8 +391,10 @@ void *hak_aligned_alloc_impl(size_t align, size_t size)
 
 void *hak_memalign_impl(size_t align, size_t size)
 {
-    /* glibc: any alignment is rounded up to a power of two. */
-    if (align > HAK_ALLOC_MAX / 2) {
+    /* glibc: any alignment is rounded up to a power of two; one with no
+     * power of two to round to is EINVAL.  Up to 2^63 it is ENOMEM when no
+     * mapping can be that aligned (hak_aligned_impl). */
+    if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }

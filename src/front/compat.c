@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "os/os.h"
 #include "runtime/init.h"
 #include "runtime/purge.h"
+#include "runtime/stats.h"
 #include "runtime/thread.h"
 #include "small/abandon.h"
 #include "small/heap.h"
@@ -93,13 +95,30 @@ static void compat_line(hak_buf *b, const char *label, uint64_t v)
     hak_buf_char(b, '\n');
 }
 
-/* glibc's layout, so that scripts reading it keep working. */
+static void compat_file_sink(void *ctx, const char *data, size_t len)
+{
+    fwrite(data, 1, len, (FILE *)ctx);
+}
+
+/* glibc's lines first, in glibc's layout (scripts read them), then hakmem's
+ * own table.  Written to the C library's stderr stream, as glibc does, so a
+ * program that redirected stderr (freopen, or a stream of its own
+ * assigned to stderr) gets them.  The figures are gathered with hakmem's
+ * locks released before anything is written: stdio may allocate, which
+ * re-enters malloc.  The stream stays locked for the whole report, so other
+ * threads' output does not interleave, and cancellation is off meanwhile
+ * (write(2) is a cancellation point: a cancelled report would be cut short
+ * with the stream still locked); the caller's state is restored after. */
 void hak_malloc_stats_impl(void)
 {
     struct mallinfo2 m;
     hak_mallinfo2_impl(&m);
-    char mem[512];
-    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = 2 };
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    FILE *out = stderr;
+    flockfile(out);
+    char mem[2048];
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = -1, .sink = compat_file_sink, .sink_ctx = out };
     hak_buf_str(&b, "Arena 0:\n");
     compat_line(&b, "system bytes     = ", m.arena);
     compat_line(&b, "in use bytes     = ", m.uordblks);
@@ -108,12 +127,11 @@ void hak_malloc_stats_impl(void)
     compat_line(&b, "in use bytes     = ", m.uordblks + m.hblkhd);
     compat_line(&b, "max mmap regions = ", m.hblks);
     compat_line(&b, "max mmap bytes   = ", m.hblkhd);
+    hak_stats_report(&b);
     hak_buf_flush(&b);
-}
-
-static void compat_file_sink(void *ctx, const char *data, size_t len)
-{
-    fwrite(data, 1, len, (FILE *)ctx);
+    fflush(out);
+    funlockfile(out);
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 static void compat_attr(hak_buf *b, const char *name, uint64_t v)
@@ -182,30 +200,26 @@ int hak_malloc_info_impl(int options, FILE *fp)
     return 0;
 }
 
-/* mallopt: the parameters with a hakmem meaning change the knob (source
- * "api"); the rest that glibc knows are accepted and ignored. */
+/* mallopt answers as glibc's does (2.36): 1 for every parameter and value
+ * but M_MXFAST outside 0..160 (80 * sizeof(size_t) / 4), including
+ * parameters glibc does not know.  M_TRIM_THRESHOLD has a hakmem meaning
+ * (retain_max, source "api"); a negative threshold is glibc's "never
+ * trim": the largest retain_max.  The others change nothing here: tier
+ * boundaries are fixed, there are no arenas or fastbins, and misuse always
+ * aborts. */
 int hak_mallopt_impl(int param, int value)
 {
     hak_init_ensure();
     switch (param) {
-    case M_TRIM_THRESHOLD:
-        /* glibc trims free memory above this; hakmem caps what it retains. */
-        if (value < 0)
-            return 0;
-        hak_option_store(HAK_OPT_RETAIN_MAX, value, HAK_SRC_API);
+    case M_TRIM_THRESHOLD: {
+        int64_t keep = value < 0 ? hak_option_defs[HAK_OPT_RETAIN_MAX].max : value;
+        hak_option_store(HAK_OPT_RETAIN_MAX, keep, HAK_SRC_API);
         return 1;
+    }
     case M_MXFAST:
-        return value >= 0 && value <= 160; /* glibc's range; no fastbins here */
-    case M_TOP_PAD:
-    case M_MMAP_THRESHOLD: /* tier boundaries are fixed */
-    case M_MMAP_MAX:
-    case M_CHECK_ACTION:   /* misuse always aborts with a message */
-    case M_PERTURB:
-    case M_ARENA_TEST:
-    case M_ARENA_MAX:      /* per-thread heaps, no arenas */
-        return 1;
+        return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
     default:
-        return 0;
+        return 1;
     }
 }
 

@@ -182,71 +182,78 @@ static void stats_print_options(hak_buf *b)
     }
 }
 
-HAK_API void hak_stats_print(int fd)
+void hak_stats_report(hak_buf *b)
 {
     struct hak_stats s;
     hak_stats_get(&s);
-    char mem[2048];
-    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = fd };
+    /* The locks hak_stats_get took are released: what follows only reads,
+     * so b's sink may allocate (a stdio stream) and re-enter malloc. */
     static const char *const tier_name[] = { "tiny", "mid", "large", "huge" };
 
-    hak_buf_str(&b, "hakmem statistics (pid ");
-    hak_buf_u64(&b, (uint64_t)getpid());
-    hak_buf_str(&b, ")\n  tier       allocs        frees    in use\n");
+    hak_buf_str(b, "hakmem statistics (pid ");
+    hak_buf_u64(b, (uint64_t)getpid());
+    hak_buf_str(b, ")\n  tier       allocs        frees    in use\n");
     for (unsigned t = 0; t < HAK_TIER_COUNT; t++) {
-        hak_buf_str(&b, "  ");
-        hak_buf_str_left(&b, tier_name[t], 5);
-        hak_buf_u64_pad(&b, s.tiers[t].allocs, 13);
-        hak_buf_u64_pad(&b, s.tiers[t].frees, 13);
-        stats_size_col(&b, s.tiers[t].bytes_in_use, 10);
-        hak_buf_char(&b, '\n');
+        hak_buf_str(b, "  ");
+        hak_buf_str_left(b, tier_name[t], 5);
+        hak_buf_u64_pad(b, s.tiers[t].allocs, 13);
+        hak_buf_u64_pad(b, s.tiers[t].frees, 13);
+        stats_size_col(b, s.tiers[t].bytes_in_use, 10);
+        hak_buf_char(b, '\n');
     }
-    hak_buf_str(&b, "  class     size       allocs        frees  cache-hit%  warm-hit%  "
-                    "prefills   refills  remote-frees\n");
+    hak_buf_str(b, "  class     size       allocs        frees  cache-hit%  warm-hit%  "
+                   "prefills   refills  remote-frees\n");
     for (unsigned c = 0; c < s.nclasses; c++) {
         const struct hak_class_stat *cs = &s.classes[c];
         if (cs->allocs == 0 && cs->frees == 0)
             continue;
-        hak_buf_str(&b, "  ");
-        hak_buf_str_left(&b, hak_class_is_tiny(c) ? "tiny" : "mid", 5);
-        hak_buf_u64_pad(&b, cs->block_size, 9);
-        hak_buf_u64_pad(&b, cs->allocs, 13);
-        hak_buf_u64_pad(&b, cs->frees, 13);
-        stats_percent(&b, cs->cache_hits, cs->allocs, 12);
-        stats_percent(&b, cs->warm_hits, cs->warm_hits + cs->warm_misses, 11);
-        hak_buf_u64_pad(&b, cs->prefills, 10);
-        hak_buf_u64_pad(&b, cs->refills, 10);
-        hak_buf_u64_pad(&b, cs->remote_frees, 14);
-        hak_buf_char(&b, '\n');
+        hak_buf_str(b, "  ");
+        hak_buf_str_left(b, hak_class_is_tiny(c) ? "tiny" : "mid", 5);
+        hak_buf_u64_pad(b, cs->block_size, 9);
+        hak_buf_u64_pad(b, cs->allocs, 13);
+        hak_buf_u64_pad(b, cs->frees, 13);
+        stats_percent(b, cs->cache_hits, cs->allocs, 12);
+        stats_percent(b, cs->warm_hits, cs->warm_hits + cs->warm_misses, 11);
+        hak_buf_u64_pad(b, cs->prefills, 10);
+        hak_buf_u64_pad(b, cs->refills, 10);
+        hak_buf_u64_pad(b, cs->remote_frees, 14);
+        hak_buf_char(b, '\n');
     }
-    hak_buf_str(&b, "  total: allocs ");
-    hak_buf_u64(&b, s.allocs);
-    hak_buf_str(&b, ", frees ");
-    hak_buf_u64(&b, s.frees);
-    hak_buf_str(&b, ", cache hit ");
-    stats_percent(&b, s.cache_hits, s.cache_hits + s.cache_misses, 0);
-    hak_buf_str(&b, "%, warm pool hit ");
-    stats_percent(&b, s.warm_hits, s.warm_hits + s.warm_misses, 0);
-    hak_buf_str(&b, "% of cache misses, remote frees ");
-    hak_buf_u64(&b, s.remote_frees);
-    hak_buf_str(&b, "\n  memory: mapped ");
-    hak_buf_size(&b, s.bytes_mapped);
-    hak_buf_str(&b, ", in use ");
-    hak_buf_size(&b, s.bytes_in_use);
-    hak_buf_str(&b, ", free retained ");
-    hak_buf_size(&b, s.free_retained);
-    hak_buf_str(&b, ", purged ");
-    hak_buf_size(&b, s.bytes_purged);
-    hak_buf_str(&b, ", segments mapped ");
-    hak_buf_u64(&b, s.segments_mapped);
-    hak_buf_str(&b, " unmapped ");
-    hak_buf_u64(&b, s.segments_unmapped);
-    hak_buf_str(&b, ", peak RSS ");
-    hak_buf_size(&b, s.peak_rss_kib * 1024);
-    hak_buf_str(&b, ", threads ");
-    hak_buf_u64(&b, s.threads);
-    hak_buf_char(&b, '\n');
-    stats_print_options(&b);
+    hak_buf_str(b, "  total: allocs ");
+    hak_buf_u64(b, s.allocs);
+    hak_buf_str(b, ", frees ");
+    hak_buf_u64(b, s.frees);
+    hak_buf_str(b, ", cache hit ");
+    stats_percent(b, s.cache_hits, s.cache_hits + s.cache_misses, 0);
+    hak_buf_str(b, "%, warm pool hit ");
+    stats_percent(b, s.warm_hits, s.warm_hits + s.warm_misses, 0);
+    hak_buf_str(b, "% of cache misses, remote frees ");
+    hak_buf_u64(b, s.remote_frees);
+    hak_buf_str(b, "\n  memory: mapped ");
+    hak_buf_size(b, s.bytes_mapped);
+    hak_buf_str(b, ", in use ");
+    hak_buf_size(b, s.bytes_in_use);
+    hak_buf_str(b, ", free retained ");
+    hak_buf_size(b, s.free_retained);
+    hak_buf_str(b, ", purged ");
+    hak_buf_size(b, s.bytes_purged);
+    hak_buf_str(b, ", segments mapped ");
+    hak_buf_u64(b, s.segments_mapped);
+    hak_buf_str(b, " unmapped ");
+    hak_buf_u64(b, s.segments_unmapped);
+    hak_buf_str(b, ", peak RSS ");
+    hak_buf_size(b, s.peak_rss_kib * 1024);
+    hak_buf_str(b, ", threads ");
+    hak_buf_u64(b, s.threads);
+    hak_buf_char(b, '\n');
+    stats_print_options(b);
+}
+
+HAK_API void hak_stats_print(int fd)
+{
+    char mem[2048];
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = fd };
+    hak_stats_report(&b);
     hak_buf_flush(&b);
 }
 
