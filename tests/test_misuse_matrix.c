@@ -57,6 +57,26 @@ static void expect_abort(void (*fn)(void), const char *words, const char *what)
     cr_assert(found, "%s: the message lacks \"%s\": %s", what, words, err);
 }
 
+/* The child's stderr must be exactly `line` (the whole message, its address
+ * included), and the child must die of SIGABRT. */
+static void expect_abort_line(void (*fn)(void), const char *line, const char *what)
+{
+    char err[2048];
+    int status = test_run_child(fn, err, sizeof err);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+              "%s: no abort (status %#x), stderr: %s", what, status, err);
+    cr_assert_str_eq(err, line, "%s", what);
+}
+
+/* "hakmem: <what> 0x<victim> (<detail>)\n" */
+static const char *message(const char *what, const char *detail)
+{
+    static char line[256];
+    snprintf(line, sizeof line, "hakmem: %s %#lx (%s)\n", what, (unsigned long)(uintptr_t)victim,
+             detail);
+    return line;
+}
+
 /* ---- realloc and malloc_usable_size of freed and interior pointers ---- */
 
 static void child_realloc(void) { hide(hak_realloc(victim, 2 * 4 * MiB)); }
@@ -121,8 +141,6 @@ Test(misuse_matrix, interior_at_page_boundaries)
     hak_free(h);
 }
 
-/* ---- double free completed by another thread ---- */
-
 static void *free_in_thread(void *p)
 {
     hak_free(p);
@@ -135,6 +153,71 @@ static void child_free_in_thread(void)
     pthread_create(&t, NULL, free_in_thread, victim);
     pthread_join(t, NULL);
 }
+
+/* ---- blocks never handed out ---- */
+
+/* A block start of the slab of a live block, beyond what the slab ever
+ * handed out (hardened_malloc's invalid_free_small_region: 16 KiB on from a
+ * 16-byte block).  The owner's own free is the fast path's check; other
+ * threads, realloc and malloc_usable_size are checked here. */
+Test(misuse_matrix, small_block_never_handed_out)
+{
+    static const struct {
+        size_t size, offset;
+        const char *detail;
+    } cases[] = { { 16, 16 * KiB, "never handed out: Tiny block of 16 bytes" },
+                  { 2 * KiB, 128 * KiB, "never handed out: Mid block of 2048 bytes" } };
+    for (int i = 0; i < 2; i++) {
+        char *p = alloc_filled(cases[i].size);
+        victim = p + cases[i].offset;
+        expect_abort_line(child_usable,
+                          message("malloc_usable_size of invalid pointer", cases[i].detail),
+                          cases[i].detail);
+        expect_abort_line(child_realloc, message("realloc of invalid pointer", cases[i].detail),
+                          cases[i].detail);
+        expect_abort_line(child_free_in_thread, message("invalid free of", cases[i].detail),
+                          cases[i].detail);
+        hak_free(p);
+    }
+}
+
+/* Large: where the next run would start, and a page of the segment no run
+ * ever used.  Every call, every thread. */
+Test(misuse_matrix, large_run_never_handed_out)
+{
+    char *p = alloc_filled(100 * KiB);
+    char *seg = (char *)((uintptr_t)p & ~(uintptr_t)HAK_SEGMENT_MASK);
+    char *never[2] = { p + hak_malloc_usable_size(p), seg + HAK_SEGMENT_SIZE - 64 * KiB };
+    for (int i = 0; i < 2; i++) {
+        victim = never[i];
+        const char *detail = "not the start of a Large block";
+        expect_abort_line(child_free, message("invalid free of", detail), "free");
+        expect_abort_line(child_free_in_thread, message("invalid free of", detail),
+                          "free, other thread");
+        expect_abort_line(child_usable, message("malloc_usable_size of invalid pointer", detail),
+                          "malloc_usable_size");
+        expect_abort_line(child_realloc, message("realloc of invalid pointer", detail), "realloc");
+    }
+    hak_free(p);
+}
+
+/* A run grown in place over a freed neighbour: the neighbour's old head
+ * is now inside a live block, an invalid pointer, not a freed block. */
+Test(misuse_matrix, large_head_swallowed_by_a_grown_run)
+{
+    hak_option_values[HAK_OPT_LARGE_CACHE_LIMIT] = 0; /* freed runs go back at once */
+    char *a = alloc_filled(40 * KiB);
+    char *b = alloc_filled(40 * KiB);
+    cr_assert_eq(b, a + hak_malloc_usable_size(a), "the two runs are not neighbours");
+    hak_free(b);
+    cr_assert_eq(hak_realloc(a, 80 * KiB), a, "not grown in place");
+    victim = b;
+    expect_abort_line(child_free, message("invalid free of", "not the start of a Large block"),
+                      "free");
+    hak_free(a);
+}
+
+/* ---- double free completed by another thread ---- */
 
 Test(misuse_matrix, double_free_in_another_thread_large_and_huge)
 {

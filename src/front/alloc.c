@@ -31,33 +31,75 @@
 
 /* ---- misuse ---- */
 
+/* Where addr, an address in slab s (formatted for a class), falls. */
+enum alloc_small_place { ALLOC_BLOCK, ALLOC_NEVER_HANDED_OUT, ALLOC_NOT_A_BLOCK };
+
+/* Blocks [bump, capacity) of a slab were never handed out.  bump is the
+ * owner's field, read here by any thread without synchronisation; that is
+ * safe because it only grows while the slab keeps its class (it restarts
+ * at 0 only when the slab is formatted again, once every block came back,
+ * and then any pointer into it is misuse anyway), so:
+ *   - a block the program holds was handed out when bump had passed it,
+ *     and whatever handed the pointer to this thread (the program's own
+ *     synchronisation) came after: the read sees that value or a larger
+ *     one, never a false report;
+ *   - for a block never handed out a stale read is smaller still: it is
+ *     rejected; a fresh one may find it handed out to someone meanwhile,
+ *     and freeing another caller's live block cannot be told apart anyway.
+ * The load is an atomic one of the plain field: one aligned 16-bit read,
+ * never torn. */
+static enum alloc_small_place alloc_small_place(const hak_slab *s, uintptr_t addr)
+{
+    uintptr_t off = addr - s->start;
+    uint32_t index = hak_class_block_index(&hak_classes[s->cls], off);
+    if ((uintptr_t)index * s->block_size != off || index >= s->capacity)
+        return ALLOC_NOT_A_BLOCK;
+    if (index >= __atomic_load_n(&s->bump, __ATOMIC_RELAXED))
+        return ALLOC_NEVER_HANDED_OUT;
+    return ALLOC_BLOCK;
+}
+
+static const char *alloc_tier(const hak_slab *s)
+{
+    return hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid";
+}
+
+/* p in slab s is no block that was handed out: say which (op: the
+ * message's start, named after the call that was given p). */
+static hak_noreturn hak_cold void alloc_small_invalid(const void *p, const hak_slab *s,
+                                                      const char *op)
+{
+    bool never = alloc_small_place(s, (uintptr_t)p) == ALLOC_NEVER_HANDED_OUT;
+    hak_fatal_block(op, p,
+                    never ? (hak_slab_kind(s) == HAK_SEG_TINY ? "never handed out: Tiny"
+                                                              : "never handed out: Mid")
+                          : (hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
+                                                              : "not the start of a Mid"),
+                    s->block_size);
+}
+
 void hak_alloc_free_invalid(const void *p, const hak_slab *s)
 {
     /* Reached from the fast path by a tail jump (api.h); never returns. */
-    hak_fatal_block("invalid free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
-                                                                           : "not the start of a Mid",
-                    s->block_size);
+    alloc_small_invalid(p, s, "invalid free of");
 }
 
 void hak_alloc_double_free(const void *p, const hak_slab *s)
 {
-    hak_fatal_block("double free of", p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
-                    s->block_size);
+    hak_fatal_block("double free of", p, alloc_tier(s), s->block_size);
 }
 
 /* p, a freed block, reached op (an invalid-pointer message). */
 static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_slab *s, const char *op)
 {
-    hak_fatal_block(hak_diag_freed(op), p, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
-                    s->block_size);
+    hak_fatal_block(hak_diag_freed(op), p, alloc_tier(s), s->block_size);
 }
 
 void hak_alloc_size_mismatch(const void *p, size_t size)
 {
     uintptr_t a = (uintptr_t)p;
     const hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
-    hak_fatal_mismatch(false, p, size, hak_slab_kind(s) == HAK_SEG_TINY ? "Tiny" : "Mid",
-                       s->block_size, 0);
+    hak_fatal_mismatch(false, p, size, alloc_tier(s), s->block_size, 0);
 }
 
 /* A pointer hakmem never handed out reached free, realloc or
@@ -109,10 +151,8 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
     if (hak_unlikely(!atomic_load_explicit(&s->in_use, memory_order_relaxed)))
         hak_fatal_ptr(op, p, "not an allocated block");
     /* Named after the call that was given p (hakmem(3), DIAGNOSTICS). */
-    if (hak_unlikely(!hak_slab_is_block_start(s, (uintptr_t)p)))
-        hak_fatal_block(op, p, hak_slab_kind(s) == HAK_SEG_TINY ? "not the start of a Tiny"
-                                                                 : "not the start of a Mid",
-                        s->block_size);
+    if (hak_unlikely(alloc_small_place(s, (uintptr_t)p) != ALLOC_BLOCK))
+        alloc_small_invalid(p, s, op);
     hak_block *b = (hak_block *)p;
     if (hak_unlikely(hak_block_is_freed(b)))
         alloc_small_freed(p, s, op);

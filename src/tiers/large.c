@@ -158,6 +158,16 @@ static unsigned large_find(const hak_large_segment *seg, unsigned pages, unsigne
     }
 }
 
+/* Pages [i, i+n) become the inside of a run: a page that headed a freed
+ * run before must not pass for one (its stale state would turn a free of
+ * an interior pointer into a "double free"). */
+static void large_mark_interior(hak_large_segment *seg, unsigned i, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++)
+        /* relaxed: misuse-check reads only. */
+        atomic_store_explicit(&seg->run_state[i + k], HAK_RUN_NONE, memory_order_relaxed);
+}
+
 /* Lock held.  Mark [i, i+pages) as one allocated run; returns its address. */
 static void *large_take(hak_large_segment *seg, unsigned i, unsigned pages, bool *zeroed)
 {
@@ -169,9 +179,8 @@ static void *large_take(hak_large_segment *seg, unsigned i, unsigned pages, bool
     seg->free_pages -= pages;
     seg->empty_since_ms = 0;
     seg->run_pages[i] = (uint16_t)pages;
-    for (unsigned k = 1; k < pages; k++)
-        /* relaxed: misuse-check reads only. */
-        atomic_store_explicit(&seg->run_state[i + k], HAK_RUN_NONE, memory_order_relaxed);
+    large_mark_interior(seg, i + 1, pages - 1);
+    /* relaxed: misuse-check reads only. */
     atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
     /* Purged pages read as zero only with MADV_DONTNEED. */
     *zeroed = !dirty && hak_opt(HAK_OPT_PURGE_MODE) == 0;
@@ -425,6 +434,7 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
         bits_assign(seg->dirty_bits, i + have, want - have, false);
         seg->free_pages -= want - have;
         seg->run_pages[i] = (uint16_t)want;
+        large_mark_interior(seg, i + have, want - have);
         hak_track_alloc((char *)p + ((size_t)have << HAK_PAGE_SHIFT),
                         (size_t)(want - have) << HAK_PAGE_SHIFT);
         ok = true;
