@@ -5,3 +5,6 @@
 #include "base/block.h"
 
 hak_keys_t hak_keys;
+/* Before initialisation: a non-canonical address, so that the Tiny arena's
+ * range test (small/arena.h) fails for every pointer until there is one. */
+uintptr_t hak_block_mark = (uintptr_t)1 << 63;

@@ -6,11 +6,20 @@
  *           so a use-after-free or overflow write cannot point the list at
  *           an address of the attacker's choosing; every decoded link is
  *           checked to stay in its slab before it is followed.
- *   word 1: "freed" canary = block address ^ key.canary while the block is
- *           free (in a cache, a slab free list or a thread-free list), 0
- *           once malloc hands it out.  free() of a block whose canary is
- *           already set is a double free.  The key is a per-process secret,
- *           so user data matches it only by a 2^-64 accident.
+ *   word 1: the "freed" mark, hak_block_mark, while the block is free (in
+ *           a cache, a slab free list or a thread-free list), 0 once malloc
+ *           hands it out.  free() of a block that carries the mark is a
+ *           double free.
+ *
+ * The mark is one value for the whole process, chosen once at
+ * initialisation before any block exists (small/arena.c): the base address
+ * of the Tiny arena, or a random non-canonical address when there is no
+ * arena.  Either way no live block holds it by accident: nothing is ever
+ * allocated at the arena's base (its descriptor region starts there), so no
+ * program keeps a pointer equal to it, and a non-canonical address is no
+ * pointer at all.  It is not a secret and need not be: a program that can
+ * write a freed block can defeat any mark.  Making it the arena's base lets
+ * the free fast path load one word for two uses (front/api.h).
  *
  * Every block is at least 16 bytes, so both words always exist.
  */
@@ -22,17 +31,17 @@
 
 typedef struct hak_block {
     uintptr_t link;
-    uintptr_t canary;
+    uintptr_t mark;
 } hak_block;
 
 typedef struct hak_keys {
     uintptr_t link;   /* free-list link encoding */
-    uintptr_t canary; /* freed-block canary */
     uintptr_t header; /* segment and huge header magics */
 } hak_keys_t;
 
 /* Written once during initialisation, before any block exists. */
 extern HAK_HIDDEN hak_keys_t hak_keys;
+extern HAK_HIDDEN uintptr_t hak_block_mark;
 
 hak_inline void hak_block_set_next(hak_block *b, const void *next)
 {
@@ -53,19 +62,19 @@ hak_inline uintptr_t hak_block_next(const hak_block *b)
 /* `b` is a block the caller believes live (being freed). */
 hak_inline bool hak_block_is_freed(const hak_block *b)
 {
-    return hak_track_is_free(b) || b->canary == ((uintptr_t)b ^ hak_keys.canary);
+    return hak_track_is_free(b) || b->mark == hak_block_mark;
 }
 
 /* `b` is live; the caller poisons it (hak_track_free) afterwards. */
 hak_inline void hak_block_mark_freed(hak_block *b)
 {
-    b->canary = (uintptr_t)b ^ hak_keys.canary;
+    b->mark = hak_block_mark;
 }
 
 /* The caller has unpoisoned `b` (hak_track_alloc) before. */
 hak_inline void hak_block_mark_allocated(hak_block *b)
 {
-    b->canary = 0;
+    b->mark = 0;
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include "base/diag.h"
 #include "config/forward.h"
 #include "config/options.h"
+#include "config/secure.h"
 #include "hakmem.h"
 #include "runtime/background.h"
 #include "runtime/init.h"
@@ -134,14 +135,6 @@ hak_cold static void alloc_foreign(int op, const void *p)
     }
 }
 
-void hak_alloc_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b)
-{
-    memset(b, 0, s->block_size);
-    hak_block_mark_freed(b);
-    hak_track_free(b, s->block_size);
-    hak_api_small_free_local(h, s, s->shift, b);
-}
-
 /* A Tiny/Mid block checked by a thread that does not own its slab (or a
  * pointer into a free slab).  Same checks as the fast path, then the
  * remote push. */
@@ -161,6 +154,13 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
 
 void hak_alloc_free_other(void *p, hak_slab *s, size_t expected)
 {
+    uintptr_t a = (uintptr_t)p;
+    if (hak_segmap_get(a) < HAK_SEGMAP_SMALL_MIN) {
+        /* A slot of the Tiny arena with no segment of ours (a gap someone
+         * else mapped into): not our pointer. */
+        hak_alloc_free_slow(p, hak_segmap_get(a), expected);
+        return;
+    }
     hak_block *b = alloc_small_check(p, s, "invalid free of");
     if (expected > s->block_size)
         hak_alloc_size_mismatch(p, expected);
@@ -221,6 +221,11 @@ void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
 
 /* ---- the Tiny and Mid miss and overflow ---- */
 
+void *hak_alloc_tiny_miss(size_t size)
+{
+    return hak_alloc_small_miss(hak_tiny_class_of(size));
+}
+
 void *hak_alloc_small_miss(unsigned cls)
 {
     hak_heap *h = hak_thread_heap();
@@ -239,11 +244,26 @@ void *hak_alloc_small_miss(unsigned cls)
             return NULL;
         }
     }
-    return hak_class_is_tiny(cls) ? hak_tiny_cache_pop(h, cls) : hak_mid_cache_pop(h, cls);
+    return hak_class_is_tiny(cls) ? hak_tiny_cache_pop(&h->tiny[cls], hak_classes[cls].size)
+                                  : hak_mid_cache_pop(h, cls);
+}
+
+void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
+{
+    hak_alloc_small_overflow(h, (unsigned)(c - h->tiny), p);
 }
 
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
 {
+    if (hak_secure.zero_on_free) {
+        /* Every local free of the secure profile comes here (its caches
+         * run at cap 0, see runtime/thread.c).  The mark goes back on after
+         * the clearing: the block is free. */
+        hak_track_alloc(p, hak_classes[cls].size);
+        memset(p, 0, hak_classes[cls].size);
+        hak_block_mark_freed(p);
+        hak_track_free(p, hak_classes[cls].size);
+    }
     hak_cache_overflow(h, cls, p);
     /* Safe point: the flush is complete.  A program that frees and then
      * goes idle needs its decay started here. */

@@ -3,26 +3,31 @@
  * exports (alloc.c) and the standard names (interpose.c).  This is the one
  * place they are written: a Tiny or Mid cache hit is handled here with the
  * tiers' cache operations (tiers/tiny.h, tiers/mid.h), and everything else
- * leaves through one out-of-line call in alloc.c: hak_alloc_small_miss,
- * hak_alloc_small_overflow, hak_alloc_free_other, hak_alloc_free_slow,
- * hak_alloc_big, or a misuse report.
+ * leaves through one out-of-line call in alloc.c: hak_alloc_tiny_miss,
+ * hak_alloc_small_miss, hak_alloc_small_overflow, hak_alloc_free_other,
+ * hak_alloc_free_slow, hak_alloc_big, or a misuse report.
  *
- * Where is a tiny free handled?  hak_api_free_sized below: segment map ->
- * slab -> owner check -> block checks -> hak_tiny_cache_push.
+ * Where is a tiny free handled?  hak_api_free_sized below: the Tiny arena's
+ * range test gives the slab descriptor -> owner check -> block checks ->
+ * hak_tiny_cache_push.  Every default check stays on this path: a pointer
+ * that is not ours (outside the arena, or a slot nobody owns), not the start
+ * of a block that was handed out (bounded by the slab's bump frontier), or
+ * already freed (the freed mark) leaves it.
  */
 #ifndef HAK_API_H
 #define HAK_API_H
 
 #include "base/segment_map.h"
 #include "base/track.h"
-#include "config/secure.h"
 #include "small/heap.h"
 #include "tiers/mid.h"
 #include "tiers/tiny.h"
 
 /* alloc.c */
+void *hak_alloc_tiny_miss(size_t size);
 void *hak_alloc_small_miss(unsigned cls);
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p);
+void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p);
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed);
 void hak_alloc_free_slow(void *p, unsigned map, size_t expected);
 void hak_alloc_free_other(void *p, hak_slab *s, size_t expected);
@@ -31,8 +36,6 @@ void hak_alloc_free_other(void *p, hak_slab *s, size_t expected);
 hak_cold void hak_alloc_free_invalid(const void *p, const hak_slab *s);
 hak_cold void hak_alloc_double_free(const void *p, const hak_slab *s);
 hak_cold void hak_alloc_size_mismatch(const void *p, size_t size);
-/* The local free of the secure profile (zero_on_free). */
-hak_cold void hak_alloc_free_zeroing(hak_heap *h, hak_slab *s, hak_block *b);
 void *hak_calloc_impl(size_t count, size_t size);
 void *hak_realloc_impl(void *p, size_t size);
 void *hak_reallocarray_impl(void *p, size_t count, size_t size);
@@ -48,9 +51,9 @@ void hak_free_aligned_sized_impl(void *p, size_t align, size_t size);
 /* cls is a Tiny class. */
 hak_inline void *hak_api_tiny_alloc(unsigned cls)
 {
-    hak_heap *h = hak_heap_tls;
-    if (hak_likely(hak_tiny_cache_has(h, cls)))
-        return hak_tiny_cache_pop(h, cls);
+    hak_tiny_cache *c = &hak_heap_tls->tiny[cls];
+    if (hak_likely(hak_tiny_cache_has(c)))
+        return hak_tiny_cache_pop(c, hak_classes[cls].size);
     return hak_alloc_small_miss(cls);
 }
 
@@ -70,8 +73,17 @@ hak_inline void *hak_api_small_alloc(unsigned cls)
 
 hak_inline void *hak_api_malloc(size_t size)
 {
-    if (hak_likely(size <= HAK_TINY_MAX))
-        return hak_api_tiny_alloc(hak_tiny_class_of(size));
+    if (hak_likely(size <= HAK_TINY_MAX)) {
+        /* The class comes from the heap's own table, indexed by the size:
+         * one load from memory the next load touches anyway.  The empty
+         * heap's table is all zero and its caches all empty, so a thread
+         * without a heap misses here and the miss path, given the size,
+         * finds the class itself. */
+        hak_tiny_cache *c = hak_heap_tiny_cache_of(hak_heap_tls, size);
+        if (hak_likely(hak_tiny_cache_has(c)))
+            return hak_tiny_cache_pop(c, hak_classes[hak_tiny_class_of(size)].size);
+        return hak_alloc_tiny_miss(size);
+    }
     if (hak_likely(size <= HAK_MID_MAX))
         return hak_api_mid_alloc(hak_mid_class_of(size));
     bool zeroed;
@@ -82,42 +94,50 @@ hak_inline void *hak_api_malloc(size_t size)
 hak_inline void hak_api_small_free_local(hak_heap *h, const hak_slab *s, unsigned map, void *b)
 {
     unsigned cls = s->cls;
-    bool cached = map == HAK_TINY_SLAB_SHIFT ? hak_tiny_cache_push(h, cls, b)
+    bool cached = map == HAK_TINY_SLAB_SHIFT ? hak_tiny_cache_push(&h->tiny[cls], b)
                                               : hak_mid_cache_push(h, cls, b);
     if (hak_unlikely(!cached))
         hak_alloc_small_overflow(h, cls, b);
 }
 
-/* expected: 0 for free(), the caller's size for free_sized(). */
-hak_inline void hak_api_free_sized(void *p, size_t expected)
+/* The checks of a free by the slab's owner, common to both paths below.
+ * off: p's byte offset in the slab.  false: p left through a misuse
+ * report (which aborts). */
+hak_inline bool hak_api_free_checks(void *p, const hak_slab *s, uintptr_t off, uintptr_t mark,
+                                    size_t expected)
+{
+    if (hak_unlikely(!hak_slab_offset_ok(s, off))) {
+        hak_alloc_free_invalid(p, s);
+        return false;
+    }
+    const hak_block *b = p;
+    if (hak_unlikely(hak_track_is_free(b) || b->mark == mark)) {
+        hak_alloc_double_free(p, s);
+        return false;
+    }
+    if (expected > s->block_size) {
+        hak_alloc_size_mismatch(p, expected);
+        return false;
+    }
+    return true;
+}
+
+/* Every pointer outside the Tiny arena: Mid blocks, Tiny blocks of
+ * segments mapped outside the arena, Large, Huge, foreign pointers. */
+hak_inline void hak_api_free_segment(void *p, size_t expected)
 {
     uintptr_t a = (uintptr_t)p;
     unsigned map = hak_segmap_get(a);
     if (hak_likely(map >= HAK_SEGMAP_SMALL_MIN)) {
-        hak_slab *s = hak_slab_of(a, map);
+        hak_slab *s = hak_slab_of_segment(a, map);
         hak_heap *h = hak_heap_tls;
         /* relaxed: only we store our own heap pointer here (heap.h). */
         if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
-            if (hak_unlikely(!hak_slab_offset_ok(s, a - s->start))) {
-                hak_alloc_free_invalid(p, s);
+            uintptr_t mark = hak_block_mark;
+            if (!hak_api_free_checks(p, s, a - s->start, mark, expected))
                 return;
-            }
             hak_block *b = p;
-            if (hak_unlikely(hak_block_is_freed(b))) {
-                hak_alloc_double_free(p, s);
-                return;
-            }
-            if (expected > s->block_size) {
-                hak_alloc_size_mismatch(p, expected);
-                return;
-            }
-            if (hak_unlikely(hak_secure.zero_on_free)) {
-                /* Out of line and by tail call: a memset here would make
-                 * the common path save registers around it. */
-                hak_alloc_free_zeroing(h, s, b);
-                return;
-            }
-            hak_block_mark_freed(b);
+            b->mark = mark;
             hak_track_free(b, s->block_size);
             hak_api_small_free_local(h, s, map, b);
             return;
@@ -126,6 +146,43 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         return;
     }
     hak_alloc_free_slow(p, map, expected);
+}
+
+/* expected: 0 for free(), the caller's size for free_sized(). */
+hak_inline void hak_api_free_sized(void *p, size_t expected)
+{
+    uintptr_t a = (uintptr_t)p;
+    /* One load for two uses: the freed mark is the Tiny arena's base
+     * (base/block.h, small/slab.h).  The range test fails for every pointer
+     * outside the arena, NULL and non-canonical addresses included. */
+    uintptr_t mark = hak_block_mark;
+    uintptr_t slot = hak_arena_slot(a, mark);
+    if (hak_likely(slot < HAK_ARENA_DESC_BYTES)) {
+        /* The arena lies TiBs above address 0 (or nowhere: a non-canonical
+         * mark), so NULL never passes the range test.  Said for the static
+         * analysers; it costs no instruction. */
+        if (p == NULL)
+            __builtin_unreachable();
+        hak_slab *s = hak_arena_slab_at(slot, mark);
+        hak_heap *h = hak_heap_tls;
+        /* relaxed: only we store our own heap pointer here (heap.h).  A
+         * slot no heap owns (not mapped, free, abandoned, someone else's
+         * mapping in a gap of the arena) has a NULL owner. */
+        if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
+            if (!hak_api_free_checks(p, s, a & (HAK_TINY_SLAB_SIZE - 1), mark, expected))
+                return;
+            hak_block *b = p;
+            b->mark = mark;
+            hak_track_free(b, s->block_size);
+            hak_tiny_cache *c = s->cache;
+            if (hak_unlikely(!hak_tiny_cache_push(c, b)))
+                hak_alloc_tiny_overflow(h, c, b);
+            return;
+        }
+        hak_alloc_free_other(p, s, expected);
+        return;
+    }
+    hak_api_free_segment(p, expected);
 }
 
 hak_inline void hak_api_free(void *p) { hak_api_free_sized(p, 0); }

@@ -45,6 +45,45 @@ void *hak_os_map_aligned(size_t size, size_t align, size_t offset)
     return (void *)start;
 }
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+void *hak_os_map_at(void *addr, size_t size, bool writable)
+{
+    int saved = errno;
+    void *p = mmap(addr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (p != addr) {
+        /* A kernel older than 4.17 took the address as a hint only. */
+        hak_os_unmap(p, size);
+        errno = EEXIST;
+        return NULL;
+    }
+    errno = saved;
+    return p;
+}
+
+uintptr_t hak_os_map_hint(void)
+{
+    void *p = hak_os_map(HAK_PAGE_SIZE);
+    if (p == NULL)
+        return 0;
+    hak_os_unmap(p, HAK_PAGE_SIZE);
+    return (uintptr_t)p;
+}
+
+bool hak_os_address_space_limited(void)
+{
+    int saved = errno;
+    struct rlimit rl;
+    bool limited = getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    errno = saved;
+    return limited;
+}
+
 void hak_os_unmap(void *p, size_t size)
 {
     int saved = errno;

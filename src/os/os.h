@@ -18,6 +18,15 @@ void *hak_os_map(size_t size);
 /* Mapping of `size` bytes whose address plus `offset` is a multiple of `align`
  * (a power of two, at least a page).  NULL on failure. */
 void *hak_os_map_aligned(size_t size, size_t align, size_t offset);
+/* Anonymous mapping of `size` bytes exactly at `addr`, never replacing an
+ * existing mapping (MAP_FIXED_NOREPLACE); readable and writable, or
+ * read-only.  NULL on failure, errno EEXIST if something is mapped there. */
+void *hak_os_map_at(void *addr, size_t size, bool writable);
+/* Where the kernel would place a new mapping now (the top of the free
+ * address space, below the libraries), or 0. */
+uintptr_t hak_os_map_hint(void);
+/* Does the process run under a finite RLIMIT_AS? */
+bool hak_os_address_space_limited(void);
 void hak_os_unmap(void *p, size_t size);
 /* Make pages readable and writable, or inaccessible (guard pages). */
 /* false if mprotect failed (ENOMEM: the process is out of mappings). */

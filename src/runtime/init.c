@@ -77,8 +77,8 @@ bool hak_init_slow(void)
     /* Step 1: nothing here may allocate. */
     hak_keys_t keys;
     hak_os_random(&keys, sizeof keys);
-    keys.canary |= 1; /* never 0, so a zeroed block never looks freed */
     hak_keys = keys;
+    hak_segment_init(); /* the freed mark */
     hak_options_init();
     hak_secure_init();
     hak_forward_decide();

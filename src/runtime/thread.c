@@ -11,6 +11,7 @@
 #include "config/forward.h"
 #include "config/learned.h"
 #include "config/options.h"
+#include "config/secure.h"
 #include "runtime/background.h"
 #include "runtime/init.h"
 #include "runtime/learner.h"
@@ -28,10 +29,15 @@ static bool thread_key_ready;
 /* malloc_trim requests (relaxed: a request, no data rides on it). */
 static _Atomic uint32_t thread_trim_epoch;
 
+/* zero_on_free (secure profile) runs every Tiny and Mid cache at cap 0:
+ * a free never fits, so each one reaches the front's overflow entry, where
+ * the block is cleared, and the inline free path needs no test of its own. */
+static bool thread_caches_off(void) { return hak_secure.zero_on_free; }
+
 void hak_thread_apply_options(hak_heap *h)
 {
-    uint32_t tiny_cap = (uint32_t)hak_opt(HAK_OPT_TINY_CACHE_CAP);
-    uint32_t mid_cap = (uint32_t)hak_opt(HAK_OPT_MID_RING_CAP);
+    uint32_t tiny_cap = thread_caches_off() ? 0 : (uint32_t)hak_opt(HAK_OPT_TINY_CACHE_CAP);
+    uint32_t mid_cap = thread_caches_off() ? 0 : (uint32_t)hak_opt(HAK_OPT_MID_RING_CAP);
     uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
         uint32_t size = hak_classes[c].size;
@@ -46,7 +52,7 @@ void hak_thread_apply_options(hak_heap *h)
         } else {
             uint32_t by_bytes = 131072 / size;
             cap = by_bytes < mid_cap ? by_bytes : mid_cap;
-            if (cap < 2)
+            if (cap < 2 && mid_cap >= 2)
                 cap = 2;
             h->mid_cap[c - HAK_TINY_CLASSES] = cap;
         }
@@ -71,6 +77,8 @@ static void thread_apply_learned(hak_heap *h)
     if (epoch == h->learn_epoch)
         return;
     h->learn_epoch = epoch;
+    if (thread_caches_off())
+        return;
     uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
         /* relaxed: ordered by the epoch load above. */

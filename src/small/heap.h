@@ -67,22 +67,37 @@ typedef struct hak_tier_stats {
     uint64_t allocs, frees, bytes_alloc, bytes_freed;
 } hak_tier_stats;
 
+/* The Tiny cache of one class (tiers/tiny.h): a stack growing down inside
+ * the heap's tiny_slots of the class, holding [top, end); full at base
+ * (end - cap).  A zeroed one (hak_heap_empty) has top == end == NULL:
+ * empty.  One cache line holds all a malloc or a free of the class
+ * touches in the heap; slabs point at their owner's cache of their class
+ * (slab.h), so a free reaches it in one load. */
+typedef struct hak_tiny_cache {
+    void **top;
+    void **end;
+    void **base;
+    /* Frees pushed into this cache: the one counter on a fast path
+     * (mallocs are derived from it, see runtime/stats.c). */
+    uint64_t frees;
+} hak_tiny_cache;
+
+#define HAK_TINY_CACHE_WORDS (sizeof(hak_tiny_cache) / sizeof(void *))
+
 typedef struct hak_heap {
     /* ---- HOT: touched by the fast paths ---- */
-    /* Tiny cache of class c: a stack growing down inside tiny_slots[c],
-     * holding [tiny_top[c], tiny_end[c]); full at tiny_base[c] (end - cap).
-     * A zeroed heap (hak_heap_empty) has top == end == NULL: empty. */
-    void **tiny_top[HAK_TINY_CLASSES];
-    void **tiny_end[HAK_TINY_CLASSES];
-    void **tiny_base[HAK_TINY_CLASSES];
+    hak_tiny_cache tiny[HAK_TINY_CLASSES];
     uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
-    /* Frees pushed into this heap's caches, per class: the one counter on
-     * a fast path (mallocs are derived from it, see runtime/stats.c).  One array
-     * per tier so that each free path increments memory in one instruction. */
-    uint64_t tiny_frees[HAK_TINY_CLASSES];
+    /* Frees pushed into the Mid rings, as hak_tiny_cache.frees. */
     uint64_t mid_frees[HAK_MID_CLASSES];
+    /* For every size 0..HAK_TINY_MAX, the index of its class's cache in
+     * `tiny` counted in words (class * HAK_TINY_CACHE_WORDS), copied into
+     * the heap so that malloc reaches it with the heap pointer it already
+     * holds and addresses the cache without a multiplication.  All zero in
+     * hak_heap_empty: see front/api.h. */
+    uint8_t tiny_cache_word[HAK_TINY_MAX + 1];
     void *tiny_slots[HAK_TINY_CLASSES][HAK_TINY_CACHE_MAX];
     void *mid_slots[HAK_MID_CLASSES][HAK_MID_RING_MAX];
     hak_class_stats cstats[HAK_SMALL_CLASSES];
@@ -116,12 +131,18 @@ typedef struct hak_heap {
     uint64_t generation;        /* times this heap was (re)used */
 } hak_heap;
 
-/* Frees pushed into h's cache of class cls (see tiny_frees). */
+/* Frees pushed into h's cache of class cls (see hak_tiny_cache.frees). */
 hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
 {
-    const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny_frees[cls]
+    const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny[cls].frees
                                                : &h->mid_frees[cls - HAK_TINY_CLASSES];
     return *(const volatile uint64_t *)c; /* racy read by stats, see runtime/stats.c */
+}
+
+/* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */
+hak_inline hak_tiny_cache *hak_heap_tiny_cache_of(hak_heap *h, size_t size)
+{
+    return (hak_tiny_cache *)((void **)h->tiny + h->tiny_cache_word[size]);
 }
 
 extern HAK_TLS hak_heap *hak_heap_tls;

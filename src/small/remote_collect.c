@@ -22,7 +22,7 @@ unsigned hak_remote_collect_slab(hak_slab *s)
     uintptr_t old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     if ((old & ~(uintptr_t)HAK_TF_TAG_MASK) == 0)
         return 0;
-    /* acquire: the remote freers' writes to the blocks (link, canary)
+    /* acquire: the remote freers' writes to the blocks (link, mark)
      * happened before their release-CAS that published them here.  The tag
      * is kept: only its owner-side transitions may change it. */
     while (!atomic_compare_exchange_weak_explicit(&s->thread_free, &old,

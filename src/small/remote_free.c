@@ -27,7 +27,7 @@ static void remote_delayed_push(hak_heap *owner, hak_block *b)
     hak_block *old = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
     do {
         hak_block_set_next(b, old);
-        /* release: the block's link and canary must be visible to the
+        /* release: the block's link and freed mark must be visible to the
          * owner's acquiring exchange. */
     } while (!atomic_compare_exchange_weak_explicit(&owner->delayed, &old, b,
                                                     memory_order_release, memory_order_relaxed));
@@ -77,7 +77,7 @@ void hak_remote_free_push(hak_slab *s, hak_block *b)
             count++;
         uintptr_t nw = count << HAK_TF_COUNT_SHIFT | (uintptr_t)b |
                        (tag == HAK_TF_ABANDONED ? HAK_TF_NORMAL : tag);
-        /* release: the block's link and canary to the collector.  acquire
+        /* release: the block's link and freed mark to the collector.  acquire
          * (ABANDONED case): the abandoner's slab state, which we publish
          * again with the stack push. */
         if (atomic_compare_exchange_weak_explicit(&s->thread_free, &old, nw,

@@ -1,13 +1,28 @@
 /*
- * segment.c - small segment pools.
+ * segment.c - small segment pools, and the Tiny arena where Tiny segments
+ * are placed (see slab.h for what the arena gives the free fast path).
  *
  * Small segments are never unmapped: their slab descriptors are nodes of
  * the lock-free abandoned stacks, which may read a descriptor after it left
  * the stack (see lfstack.h).  Free slabs are purged with madvise, so the
  * memory (RSS) goes back to the OS and only the address range is retained,
  * as jemalloc does by default; a later segment need reuses it.
+ *
+ * The Tiny arena reserves nothing but its descriptor array (128 MiB of
+ * read-only zero pages: no memory, no commit charge); Tiny segments are
+ * mapped into the range after it one at a time with MAP_FIXED_NOREPLACE,
+ * so only what is used counts against RLIMIT_AS, and a mapping someone
+ * else placed in the range is stepped over, never replaced.  Each
+ * segment's 8 KiB of descriptors become writable when it is mapped.  The
+ * range sits a few TiB below where the kernel places mappings, at a random
+ * offset, far from both the libraries and the brk heap.  No arena (Tiny
+ * segments placed like Mid ones, descriptors in their headers) when the
+ * process runs under RLIMIT_AS, when the address space is too small, or
+ * when the range cannot be had.
  */
 #include "small/segment.h"
+
+#include <errno.h>
 
 #include "base/block.h"
 #include "base/counters.h"
@@ -26,6 +41,83 @@ typedef struct segment_pool {
 } segment_pool;
 
 static segment_pool segment_pools[HAK_SEG_KINDS];
+
+/* The Tiny arena: segments in it, and the next slot to try (relaxed:
+ * mapping with MAP_FIXED_NOREPLACE decides who gets a slot; the counter only
+ * spares later callers from retrying taken ones).  Both fixed after init,
+ * the counter apart. */
+#define ARENA_SEGMENTS ((uint32_t)((HAK_ARENA_BYTES - HAK_ARENA_DESC_BYTES) >> HAK_SEGMENT_SHIFT))
+static bool arena_ready;
+static _Atomic uint32_t arena_next;
+
+static uintptr_t arena_base(void) { return hak_block_mark; }
+
+void hak_segment_init(void)
+{
+    uint64_t r;
+    hak_os_random(&r, sizeof r);
+    const uintptr_t tib = (uintptr_t)1 << 40;
+    /* Where the kernel places mappings: just below the libraries, near the
+     * top of a 47-bit address space.  Under a process that manages the
+     * address space itself (valgrind) new mappings start low, yet the top
+     * is free: aim below the usual place then. */
+    uintptr_t top = hak_os_map_hint();
+    if (top < 16 * tib)
+        top = (uintptr_t)0x7f << 40;
+    if (!hak_os_address_space_limited()) {
+        for (int attempt = 0; attempt < 4 && !arena_ready; attempt++) {
+            /* 4 to 6 TiB below, 4 MiB aligned. */
+            uintptr_t below = 4 * tib + ((r >> (attempt * 8)) % 512) * (4 * tib / 1024);
+            uintptr_t base = (top - below - HAK_ARENA_BYTES) & ~(uintptr_t)HAK_SEGMENT_MASK;
+            if (hak_os_map_at((void *)base, HAK_ARENA_DESC_BYTES, false) != NULL) {
+                hak_block_mark = base;
+                arena_ready = true;
+            }
+        }
+    }
+    if (!arena_ready) {
+        /* No arena: a random non-canonical address, so the arena's range
+         * test fails for every pointer (slab.h) and the freed mark is no
+         * pointer at all (block.h). */
+        hak_block_mark = ((uintptr_t)1 << 63) | (((uintptr_t)r << HAK_SEGMENT_SHIFT) >> 2);
+    }
+}
+
+/* A Tiny segment in the arena, its descriptors writable; NULL when the
+ * arena is full, missing or the kernel refuses. */
+static hak_segment *segment_map_arena(void)
+{
+    if (!arena_ready)
+        return NULL;
+    int saved = errno; /* a malloc that succeeds leaves errno alone */
+    for (;;) {
+        /* relaxed: see arena_next. */
+        uint32_t k = atomic_load_explicit(&arena_next, memory_order_relaxed);
+        if (k >= ARENA_SEGMENTS) {
+            errno = saved;
+            return NULL;
+        }
+        uintptr_t addr = arena_base() + HAK_ARENA_DESC_BYTES + ((uintptr_t)k << HAK_SEGMENT_SHIFT);
+        void *seg = hak_os_map_at((void *)addr, HAK_SEGMENT_SIZE, true);
+        if (seg == NULL && errno != EEXIST) {
+            errno = saved;
+            return NULL; /* out of memory: the slot stays free */
+        }
+        atomic_compare_exchange_strong_explicit(&arena_next, &k, k + 1, memory_order_relaxed,
+                                                memory_order_relaxed);
+        if (seg == NULL)
+            continue; /* another thread's segment, or someone else's mapping */
+        void *descs = hak_arena_slab_at(hak_arena_slot(addr, arena_base()), arena_base());
+        size_t desc_bytes = (HAK_SEGMENT_SIZE >> HAK_TINY_SLAB_SHIFT) * sizeof(hak_slab);
+        if (!hak_os_protect(descs, desc_bytes, true)) {
+            hak_os_unmap(seg, HAK_SEGMENT_SIZE);
+            errno = saved;
+            return NULL;
+        }
+        errno = saved;
+        return seg;
+    }
+}
 static const uint8_t segment_shift[HAK_SEG_KINDS] = { HAK_TINY_SLAB_SHIFT, HAK_MID_PAGE_SHIFT };
 
 static void segment_list_push(segment_pool *pool, hak_segment *seg)
@@ -43,7 +135,9 @@ static void segment_list_remove(segment_pool *pool, hak_segment *seg)
 /* Called without the pool lock: mapping can take a while. */
 static hak_segment *segment_map_new(unsigned kind)
 {
-    hak_segment *seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
+    hak_segment *seg = kind == HAK_SEG_TINY ? segment_map_arena() : NULL;
+    if (seg == NULL)
+        seg = hak_os_map_aligned(HAK_SEGMENT_SIZE, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL)
         return NULL;
     unsigned shift = segment_shift[kind];
@@ -58,7 +152,7 @@ static hak_segment *segment_map_new(unsigned kind)
     seg->free_count = count - 1;
     seg->dirty_mask = 0; /* fresh pages read as zero and are not resident */
     for (unsigned i = 0; i < count; i++) {
-        hak_slab *s = &seg->slabs[i];
+        hak_slab *s = hak_segment_slab(seg, i);
         s->shift = (uint8_t)shift;
         s->segnum = (uint32_t)(base >> HAK_SEGMENT_SHIFT);
         s->start = base + ((uintptr_t)i << shift);
@@ -109,7 +203,7 @@ unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n)
         pool->free_slabs--;
         if (seg->free_count == 0)
             segment_list_remove(pool, seg);
-        out[got++] = &seg->slabs[i];
+        out[got++] = hak_segment_slab(seg, i);
     }
     hak_lock_release(&pool->lock);
     return got;
@@ -162,7 +256,7 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
             while (dirty) {
                 unsigned i = (unsigned)__builtin_ctzll(dirty);
                 dirty &= dirty - 1;
-                hak_slab *s = &seg->slabs[i];
+                hak_slab *s = hak_segment_slab(seg, i);
                 if (!force && now_ms - s->freed_ms < delay)
                     continue;
                 size_t size = (size_t)1 << seg->shift;

@@ -9,6 +9,9 @@
 
 #include "small/slab.h"
 
+/* Place the Tiny arena and choose the freed mark (base/block.h); once, at
+ * initialisation, before any block exists. */
+void hak_segment_init(void);
 /* Take up to n FREE slabs of `kind`; returns how many (0: out of memory). */
 unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n);
 /* Return slabs of one `kind` (owner-private state no longer needed).  They

@@ -24,13 +24,22 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
     s->block_tz = (uint8_t)tz;
     s->free = NULL;
     s->used = 0;
-    s->bump = 0;
+    /* relaxed: see hak_slab_bump; an empty slab has no block out. */
+    __atomic_store_n(&s->bump, 0, __ATOMIC_RELAXED);
     s->link.next = s->link.prev = NULL;
     /* relaxed: a fresh or emptied slab has no remote frees pending (every
      * block came back), and nobody else can reach it until we hand out a
      * block, which the program then publishes itself. */
     atomic_store_explicit(&s->thread_free, HAK_TF_NORMAL, memory_order_relaxed);
     atomic_store_explicit(&s->in_use, 1, memory_order_relaxed);
+    hak_slab_set_owner(s, h);
+}
+
+void hak_slab_set_owner(hak_slab *s, hak_heap *h)
+{
+    s->cache = hak_class_is_tiny(s->cls) ? &h->tiny[s->cls] : NULL;
+    /* relaxed: remote freers only compare owner with their own heap; the
+     * owner's later reads of `cache` are its own. */
     atomic_store_explicit(&s->owner, h, memory_order_relaxed);
 }
 
@@ -64,13 +73,22 @@ unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
     if (n < want && s->bump < s->capacity) {
         unsigned k = want - n;
         if (k > (unsigned)(s->capacity - s->bump))
-            k = s->capacity - s->bump;
+            k = (unsigned)(s->capacity - s->bump);
         /* Lowest address last in `out`, so the cache hands out never-used
-         * blocks in ascending address order. */
+         * blocks in ascending address order.  Each carved block carries the
+         * freed mark, like every block waiting in a cache: a free() of one
+         * that malloc has not handed out yet is caught as a double free
+         * instead of entering the cache twice. */
         uintptr_t first = s->start + (uintptr_t)s->bump * s->block_size;
-        for (unsigned i = 0; i < k; i++)
-            out[n + i] = (void *)(first + (uintptr_t)(k - 1 - i) * s->block_size);
-        s->bump = (uint16_t)(s->bump + k);
+        for (unsigned i = 0; i < k; i++) {
+            hak_block *b = (hak_block *)(first + (uintptr_t)(k - 1 - i) * s->block_size);
+            hak_track_internal_open(b);
+            hak_block_mark_freed(b);
+            hak_track_internal_close(b);
+            out[n + i] = b;
+        }
+        /* relaxed: see hak_slab_bump. */
+        __atomic_store_n(&s->bump, s->bump + k, __ATOMIC_RELAXED);
         n += k;
     }
     s->used = (uint16_t)(s->used + n);

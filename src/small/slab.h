@@ -31,6 +31,7 @@
 #include "internal.h"
 
 struct hak_heap;
+struct hak_tiny_cache;
 
 enum {
     HAK_TF_NORMAL = 0,
@@ -64,19 +65,25 @@ typedef struct hak_slab {
      * times an odd factor whose inverse mod 2^64 is block_inv. */
     uint64_t block_inv;
     uintptr_t start;                  /* first block == slab address */
-    uint64_t capacity;                /* blocks in the slab (64-bit: compared with
-                                       * a 64-bit value on the free fast path) */
+    /* Blocks [0, bump) have been carved out of the slab; [bump, capacity)
+     * were never handed out, so the block-start test is bounded by bump
+     * (64-bit: compared with a 64-bit value on the free fast path).  Only
+     * the owner writes it, and only upwards until the slab is formatted
+     * again; other threads read it with relaxed loads (hak_slab_bump). */
+    uint64_t bump;
     uint32_t block_size;
+    uint16_t capacity;                /* blocks in the slab */
     uint8_t cls;
     _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
     uint8_t block_tz;                 /* trailing zero bits of block_size */
     uint8_t shift;                    /* log2 slab size */
     /* Owner-private. */
-    hak_block *free;                  /* local free list, encoded links */
-    uint16_t used;                    /* blocks out: in caches or with the user */
-    uint16_t bump;                    /* blocks [bump, capacity) never handed out */
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
+    hak_block *free;                  /* local free list, encoded links */
+    /* A Tiny slab's owner's cache of its class (small/heap.h), set with
+     * owner: where a free by the owner goes, one load away. */
+    struct hak_tiny_cache *cache;
 
     /* Line 1: written by other threads (thread_free, lf_next); the owner's
      * list links, touched only on slow paths, fill it up. */
@@ -85,12 +92,21 @@ typedef struct hak_slab {
     uint32_t segnum;                  /* address >> HAK_SEGMENT_SHIFT */
     uint64_t freed_ms;                /* segment lock: when it became FREE */
     hak_list_node link;               /* owner-private: on the PARTIAL or FULL list */
+    uint16_t used;                    /* owner-private: blocks out, in caches or with the user */
 } hak_slab;
 
 _Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
 _Static_assert(offsetof(hak_slab, thread_free) == HAK_CACHE_LINE, "remote-written fields on line 1");
 
 #define HAK_SEGMENT_SLABS_MAX 64
+#define HAK_SLAB_DESC_SHIFT 7 /* log2 sizeof(hak_slab) */
+#define HAK_TINY_SLAB_SIZE ((size_t)1 << HAK_TINY_SLAB_SHIFT)
+
+/* The Tiny arena (see the top of this file): 64 GiB of address space, of
+ * which the first 128 MiB are the descriptor array. */
+#define HAK_ARENA_SHIFT 36
+#define HAK_ARENA_BYTES ((uintptr_t)1 << HAK_ARENA_SHIFT)
+#define HAK_ARENA_DESC_BYTES ((uintptr_t)1 << (HAK_ARENA_SHIFT - HAK_TINY_SLAB_SHIFT + HAK_SLAB_DESC_SHIFT))
 
 /* Small segment: slab 0's memory holds this header; slabs 1.. are usable. */
 typedef struct hak_segment {
@@ -113,10 +129,44 @@ hak_inline hak_segment *hak_segment_of(uintptr_t addr)
     return (hak_segment *)(addr & ~(uintptr_t)HAK_SEGMENT_MASK);
 }
 
+/* Byte offset of addr's descriptor in the arena's array, scaled so that
+ * it is below HAK_ARENA_DESC_BYTES exactly when addr is in the arena
+ * (base: hak_block_mark, passed in so the fast path loads it once). */
+hak_inline uintptr_t hak_arena_slot(uintptr_t addr, uintptr_t base)
+{
+    return (addr - base) >> (HAK_TINY_SLAB_SHIFT - HAK_SLAB_DESC_SHIFT);
+}
+
+/* slot: hak_arena_slot of an address in the arena. */
+hak_inline hak_slab *hak_arena_slab_at(uintptr_t slot, uintptr_t base)
+{
+    return (hak_slab *)(base + (slot & ~(uintptr_t)(sizeof(hak_slab) - 1)));
+}
+
+hak_inline bool hak_arena_contains(uintptr_t addr)
+{
+    return hak_arena_slot(addr, hak_block_mark) < HAK_ARENA_DESC_BYTES;
+}
+
+/* addr is in a small segment outside the arena whose segment map value
+ * is `shift`. */
+hak_inline hak_slab *hak_slab_of_segment(uintptr_t addr, unsigned shift)
+{
+    return &hak_segment_of(addr)->slabs[(addr & HAK_SEGMENT_MASK) >> shift];
+}
+
 /* `shift` is the segment map value of addr's region. */
 hak_inline hak_slab *hak_slab_of(uintptr_t addr, unsigned shift)
 {
-    return &hak_segment_of(addr)->slabs[(addr & HAK_SEGMENT_MASK) >> shift];
+    if (shift == HAK_TINY_SLAB_SHIFT && hak_arena_contains(addr))
+        return hak_arena_slab_at(hak_arena_slot(addr, hak_block_mark), hak_block_mark);
+    return hak_slab_of_segment(addr, shift);
+}
+
+/* Slab i of a small segment. */
+hak_inline hak_slab *hak_segment_slab(hak_segment *seg, unsigned i)
+{
+    return hak_slab_of((uintptr_t)seg + ((uintptr_t)i << seg->shift), seg->shift);
 }
 
 hak_inline unsigned hak_slab_kind(const hak_slab *s)
@@ -135,13 +185,23 @@ hak_inline uint32_t hak_slab_id(const hak_slab *s) { return (s->segnum << 6) | h
 
 hak_inline hak_slab *hak_slab_from_id(uint32_t id)
 {
-    hak_segment *seg = (hak_segment *)((uintptr_t)(id >> 6) << HAK_SEGMENT_SHIFT);
-    return &seg->slabs[id & 63];
+    return hak_segment_slab((hak_segment *)((uintptr_t)(id >> 6) << HAK_SEGMENT_SHIFT), id & 63);
 }
 
 hak_inline bool hak_slab_has_local_free(const hak_slab *s)
 {
     return s->free != NULL || s->bump < s->capacity;
+}
+
+/* The bump frontier read by a thread that may not own the slab.  Relaxed
+ * suffices: a block the program hands to another thread was carved before
+ * malloc returned it, and the program's own synchronisation that passed
+ * the pointer orders that carving before this read; bump never shrinks
+ * while any block of the slab is out (only formatting an empty slab resets
+ * it).  A racing misuse can only see a smaller bump and reject a pointer. */
+hak_inline uint64_t hak_slab_bump(const hak_slab *s)
+{
+    return __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 }
 
 /* Is byte offset `off` (from the slab start) the start of one of the
@@ -151,23 +211,30 @@ hak_inline bool hak_slab_has_local_free(const hak_slab *s)
  * o^-1 maps the multiples of o onto 0, 1, 2, ... in order) and a huge
  * number otherwise (low bits rotated to the top, or a non-multiple of o).
  * Comparing with capacity also bounds the index, so a pointer into the
- * slab's unused tail is rejected. */
+ * slab's never-carved tail is rejected: a block that was never handed out
+ * is not a block to free.  Owner thread (plain read of bump). */
 hak_inline bool hak_slab_offset_ok(const hak_slab *s, uintptr_t off)
 {
     uint64_t y = (uint64_t)off * s->block_inv;
     unsigned t = s->block_tz; /* 4..15: every block size is a multiple of 16 */
     y = (y >> t) | (y << (64 - t));
-    return y < s->capacity;
+    return y < s->bump;
 }
 
-/* Is `addr` exactly the start of a block of slab `s`? */
+/* Is `addr` exactly the start of a block of slab `s` that was carved?  Any
+ * thread. */
 hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
 {
-    return hak_slab_offset_ok(s, addr - s->start);
+    uint64_t y = (uint64_t)(addr - s->start) * s->block_inv;
+    unsigned t = s->block_tz;
+    y = (y >> t) | (y << (64 - t));
+    return y < hak_slab_bump(s);
 }
 
 /* slab.c */
 void hak_slab_format(hak_slab *s, struct hak_heap *h, unsigned cls);
+/* Make h the owner of the formatted slab s (format, adoption). */
+void hak_slab_set_owner(hak_slab *s, struct hak_heap *h);
 /* Move up to `want` blocks into out[0..n): local free list, then collected
  * remote frees (small/remote_collect.c), then never-used blocks.  out[n-1] is the one to hand out
  * first.  Returns n. */

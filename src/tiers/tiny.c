@@ -11,9 +11,10 @@
 
 void hak_tiny_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
 {
-    if (h->tiny_end[cls] == NULL)
-        h->tiny_top[cls] = h->tiny_end[cls] = h->tiny_slots[cls] + HAK_TINY_CACHE_MAX;
-    h->tiny_base[cls] = h->tiny_end[cls] - cap;
+    hak_tiny_cache *c = &h->tiny[cls];
+    if (c->end == NULL)
+        c->top = c->end = h->tiny_slots[cls] + HAK_TINY_CACHE_MAX;
+    c->base = c->end - cap;
 }
 
 void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
@@ -23,7 +24,7 @@ void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
         n = count;
     if (n == 0)
         return;
-    void **end = h->tiny_end[cls], **top = h->tiny_top[cls];
+    void **end = h->tiny[cls].end, **top = h->tiny[cls].top;
     /* The oldest are at the end: they are the coldest in the CPU cache.
      * Oldest first, so each slab's free list gets them in free order. */
     void *oldest[HAK_TINY_CACHE_MAX];
@@ -31,15 +32,15 @@ void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
         oldest[i] = end[-1 - (int)i];
     hak_warm_pool_return_blocks(h, oldest, n);
     memmove(top + n, top, (count - n) * sizeof(void *));
-    h->tiny_top[cls] = top + n;
+    h->tiny[cls].top = top + n;
     h->cstats[cls].flush_blocks += n;
 }
 
 void hak_tiny_fill(hak_heap *h, unsigned cls, void *const *blocks, unsigned n)
 {
     /* blocks[n-1] goes on top. */
-    void **t = h->tiny_top[cls];
+    void **t = h->tiny[cls].top;
     for (unsigned i = 0; i < n; i++)
         *--t = blocks[i];
-    h->tiny_top[cls] = t;
+    h->tiny[cls].top = t;
 }

@@ -1,6 +1,7 @@
 /*
  * tiny.h - Tiny tier (<= 1 KiB): the HOT cache of each class is a stack of
- * free block pointers in the heap, [tiny_top, tiny_end), full at tiny_base.
+ * free block pointers in the heap, [top, end), full at base (small/heap.h,
+ * hak_tiny_cache).
  * malloc pops, a free of a block of one of our own slabs pushes.  No
  * atomics, no locks.  These are the operations; the fast paths that use
  * them, and the one call out of line when they cannot, are front/api.h.
@@ -13,47 +14,49 @@
 
 hak_inline uint32_t hak_tiny_count(const hak_heap *h, unsigned cls)
 {
-    return (uint32_t)(h->tiny_end[cls] - h->tiny_top[cls]);
+    return (uint32_t)(h->tiny[cls].end - h->tiny[cls].top);
 }
 
 hak_inline uint32_t hak_tiny_cap(const hak_heap *h, unsigned cls)
 {
-    return (uint32_t)(h->tiny_end[cls] - h->tiny_base[cls]);
+    return (uint32_t)(h->tiny[cls].end - h->tiny[cls].base);
 }
 
 /* The i-th oldest block in the Tiny cache of class cls. */
 hak_inline void *hak_tiny_cached(const hak_heap *h, unsigned cls, unsigned i)
 {
-    return h->tiny_end[cls][-1 - (int)i];
+    return h->tiny[cls].end[-1 - (int)i];
 }
 
-hak_inline bool hak_tiny_cache_has(const hak_heap *h, unsigned cls)
+hak_inline bool hak_tiny_cache_has(const hak_tiny_cache *c)
 {
-    return h->tiny_top[cls] != h->tiny_end[cls];
+    return c->top != c->end;
 }
 
-/* Only after hak_tiny_cache_has. */
-hak_inline void *hak_tiny_cache_pop(hak_heap *h, unsigned cls)
+/* Only after hak_tiny_cache_has.  size: the class's block size, for the
+ * AddressSanitizer hooks only (other builds compute nothing for it). */
+hak_inline void *hak_tiny_cache_pop(hak_tiny_cache *c, size_t size)
 {
-    void **t = h->tiny_top[cls];
+    void **t = c->top;
     hak_block *b = *t;
-    h->tiny_top[cls] = t + 1;
-    hak_track_alloc(b, hak_classes[cls].size);
+    c->top = t + 1;
+    hak_track_alloc(b, size);
+    (void)size;
     hak_block_mark_allocated(b);
     return b;
 }
 
-/* b is a validated block of one of h's slabs, just marked freed.  The free
- * is counted either way; false: the cache is full and b was not taken
- * (tiers/cache.h, hak_cache_overflow, places it). */
-hak_inline bool hak_tiny_cache_push(hak_heap *h, unsigned cls, void *b)
+/* b is a validated block of one of the slabs whose cache c is, just marked
+ * freed.  The free is counted either way; false: the cache is full and b
+ * was not taken (tiers/cache.h, hak_cache_overflow, places it). */
+hak_inline bool hak_tiny_cache_push(hak_tiny_cache *c, void *b)
 {
-    void **t = h->tiny_top[cls];
-    h->tiny_frees[cls]++;
+    void **t = c->top;
+    c->frees++;
     /* >, not !=: a cap lowered since (learner) leaves top below base. */
-    if (hak_likely(t > h->tiny_base[cls])) {
+    if (hak_likely(t > c->base)) {
         *--t = b;
-        h->tiny_top[cls] = t;
+        c->top = t;
         return true;
     }
     return false;
