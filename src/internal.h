@@ -29,6 +29,16 @@
 #define HAK_HIDDEN      __attribute__((visibility("hidden")))
 #define HAK_TLS         __thread __attribute__((tls_model("initial-exec")))
 #define HAK_CACHE_LINE  64
+/* Keeps the frame pointer in an out-of-line function that can lie between
+ * a program's call and the heap profiler's stack walk (runtime/prof.c):
+ * the walk follows saved frame pointers and would skip the caller of a
+ * function that has none.  Only slow paths carry it.  Clang has no such
+ * per-function switch; there the walk may start one frame late. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HAK_FRAME       __attribute__((optimize("no-omit-frame-pointer")))
+#else
+#define HAK_FRAME
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define hak_cpu_relax() __builtin_ia32_pause()

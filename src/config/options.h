@@ -19,6 +19,20 @@
       "hardening (see hakmem.conf(5)); keys set explicitly override the preset")               \
     X(STATS, "stats", BOOL, 0, 0, 1, NULL,                                                     \
       "Print the statistics table and the effective configuration to stderr at exit")         \
+    X(LIVE_STATS, "live_stats", BOOL, 1, 0, 1, NULL,                                           \
+      "Publish the statistics in a small file in /dev/shm that hakmemctl stats and top read "  \
+      "while the process runs")                                                                \
+    X(LIVE_STATS_DELAY_MS, "live_stats_delay_ms", INT, 1000, 0, 86400000, NULL,                \
+      "A process creates its statistics file only once it has run this long (short-lived "    \
+      "programs never do); 0 creates it at start")                                             \
+    X(HEAP_PROFILE_SAMPLE, "heap_profile_sample", SIZE, 0, 0, (int64_t)1 << 40, NULL,          \
+      "Sample an allocation every this many bytes on average and keep its call stack for "     \
+      "heap profiles; 0 turns the heap profiler off")                                          \
+    X(HEAP_PROFILE_PREFIX, "heap_profile_prefix", STRING, 0, 0, 0, NULL,                       \
+      "Heap profiles are written to PREFIX.PID.SEQ.heap (empty: /tmp/hakmem)")                 \
+    X(HEAP_PROFILE_INTERVAL, "heap_profile_interval", SIZE, 0, 0, (int64_t)1 << 50, NULL,      \
+      "Also write a heap profile whenever the estimated bytes in use grew by this much "       \
+      "since the last one; 0: only at exit and on request")                                    \
     X(TINY_CACHE_CAP, "tiny_cache_cap", INT, 64, 4, 128, NULL,                                 \
       "Most free blocks the per-thread cache keeps per Tiny class (classes above 512 bytes "   \
       "keep fewer, about 32 KiB each)")                                                        \

@@ -23,6 +23,8 @@
 #include "hakmem.h"
 #include "runtime/background.h"
 #include "runtime/init.h"
+#include "runtime/live.h"
+#include "runtime/prof.h"
 #include "runtime/purge.h"
 #include "runtime/thread.h"
 #include "small/remote_free.h"
@@ -168,6 +170,8 @@ void hak_alloc_free_other(void *p, hak_slab *s, size_t expected)
         memset(b, 0, s->block_size);
     hak_block_mark_freed(b);
     hak_track_free(b, s->block_size);
+    if (hak_unlikely(hak_prof_active()))
+        hak_prof_forget(b);
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty)
         h->cstats[s->cls].remote_frees++;
@@ -181,6 +185,9 @@ static void alloc_after_free(void)
 {
     hak_purge_tick();
     hak_background_serve();
+    hak_heap *h = hak_heap_tls;
+    if (h != &hak_heap_empty)
+        hak_thread_live_tick(h);
 }
 
 /* A free of p that is no Tiny or Mid block: Large, Huge or not ours.
@@ -190,12 +197,16 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
 {
     switch (map) {
     case HAK_SEGMAP_LARGE:
+        if (hak_unlikely(hak_prof_active()))
+            hak_prof_forget(p);
         hak_large_free(p, expected, expected_align);
         alloc_after_free();
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
         if (hak_huge_contains(p)) {
+            if (hak_unlikely(hak_prof_active()))
+                hak_prof_forget(p);
             hak_huge_free(p, expected, expected_align);
             alloc_after_free();
             return;
@@ -226,7 +237,7 @@ void *hak_alloc_tiny_miss(size_t size)
     return hak_alloc_small_miss(hak_tiny_class_of(size));
 }
 
-void *hak_alloc_small_miss(unsigned cls)
+HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
 {
     hak_heap *h = hak_thread_heap();
     if (h == NULL) {
@@ -236,6 +247,8 @@ void *hak_alloc_small_miss(unsigned cls)
         return NULL;
     }
     hak_thread_safe_point(h);
+    if (hak_unlikely(h->prof != NULL))
+        return hak_prof_small_miss(h, cls);
     h->cstats[cls].slow_allocs++;
     if (hak_unlikely(!hak_cache_refill(h, cls))) {
         /* No slab could be mapped: what the program freed serves first. */
@@ -264,6 +277,12 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
         hak_block_mark_freed(p);
         hak_track_free(p, hak_classes[cls].size);
     }
+    if (hak_unlikely(h->prof != NULL)) {
+        /* Sampling windows: every local free comes here (prof_heap.c). */
+        if (hak_prof_small_free(h, cls, p))
+            alloc_after_free();
+        return;
+    }
     hak_cache_overflow(h, cls, p);
     /* Safe point: the flush is complete.  A program that frees and then
      * goes idle needs its decay started here. */
@@ -272,7 +291,7 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
 
 /* ---- allocation beyond the Mid tier ---- */
 
-void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
+HAK_FRAME void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
 {
     hak_background_serve(); /* safe point, see background.h */
     if (hak_unlikely(!hak_init_ensure() || hak_forward)) {
@@ -288,10 +307,12 @@ void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
     void *p = large ? hak_large_alloc(h, size, align, zeroed) : hak_huge_alloc(size, align, zeroed);
     if (hak_unlikely(p == NULL) && hak_purge_all() > 0)
         p = large ? hak_large_alloc(h, size, align, zeroed) : hak_huge_alloc(size, align, zeroed);
+    if (hak_unlikely(hak_prof_active()) && p != NULL)
+        hak_prof_big_alloc(p, large ? hak_large_usable(p) : hak_huge_usable(p));
     return p;
 }
 
-void *hak_calloc_impl(size_t count, size_t size)
+HAK_FRAME void *hak_calloc_impl(size_t count, size_t size)
 {
     size_t total;
     if (hak_unlikely(__builtin_mul_overflow(count, size, &total))) {
@@ -335,7 +356,7 @@ size_t hak_usable_size_impl(const void *p)
     return 0;
 }
 
-static void *alloc_move(void *p, size_t old_usable, size_t size)
+static HAK_FRAME void *alloc_move(void *p, size_t old_usable, size_t size)
 {
     void *q = hak_api_malloc(size);
     if (q == NULL)
@@ -345,7 +366,7 @@ static void *alloc_move(void *p, size_t old_usable, size_t size)
     return q;
 }
 
-void *hak_realloc_impl(void *p, size_t size)
+HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
 {
     if (p == NULL)
         return hak_api_malloc(size);
@@ -371,8 +392,11 @@ void *hak_realloc_impl(void *p, size_t size)
         return alloc_move(p, usable, size);
     }
     if (map == HAK_SEGMAP_LARGE) {
-        if (hak_large_resize(hak_thread_heap(), p, size))
+        if (hak_large_resize(hak_thread_heap(), p, size)) {
+            if (hak_unlikely(hak_prof_active()))
+                hak_prof_realloc(p, p, hak_large_usable(p));
             return p;
+        }
         return alloc_move(p, hak_large_usable(p), size);
     }
     if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
@@ -381,6 +405,8 @@ void *hak_realloc_impl(void *p, size_t size)
         void *q = hak_huge_realloc(p, size);
         if (hak_unlikely(q == NULL) && hak_purge_all() > 0)
             q = hak_huge_realloc(p, size);
+        if (hak_unlikely(hak_prof_active()) && q != NULL)
+            hak_prof_realloc(p, q, hak_huge_usable(q));
         return q;
     }
     hak_init_ensure();
@@ -393,7 +419,7 @@ void *hak_realloc_impl(void *p, size_t size)
     return NULL;
 }
 
-void *hak_reallocarray_impl(void *p, size_t count, size_t size)
+HAK_FRAME void *hak_reallocarray_impl(void *p, size_t count, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) {
@@ -406,7 +432,7 @@ void *hak_reallocarray_impl(void *p, size_t count, size_t size)
 /* ---- aligned allocation ---- */
 
 /* align: a power of two. */
-void *hak_aligned_impl(size_t align, size_t size)
+HAK_FRAME void *hak_aligned_impl(size_t align, size_t size)
 {
     if (align <= HAK_MIN_ALIGN)
         return hak_api_malloc(size);
@@ -424,7 +450,7 @@ void *hak_aligned_impl(size_t align, size_t size)
     return hak_alloc_big(size, align, &zeroed);
 }
 
-int hak_posix_memalign_impl(void **out, size_t align, size_t size)
+HAK_FRAME int hak_posix_memalign_impl(void **out, size_t align, size_t size)
 {
     if (!hak_is_pow2(align) || align < sizeof(void *))
         return EINVAL;
@@ -440,7 +466,7 @@ int hak_posix_memalign_impl(void **out, size_t align, size_t size)
     return 0;
 }
 
-void *hak_aligned_alloc_impl(size_t align, size_t size)
+HAK_FRAME void *hak_aligned_alloc_impl(size_t align, size_t size)
 {
     if (!hak_is_pow2(align)) {
         errno = EINVAL;
@@ -449,7 +475,7 @@ void *hak_aligned_alloc_impl(size_t align, size_t size)
     return hak_aligned_impl(align, size);
 }
 
-void *hak_memalign_impl(size_t align, size_t size)
+HAK_FRAME void *hak_memalign_impl(size_t align, size_t size)
 {
     /* glibc: any alignment is rounded up to a power of two; one with no
      * power of two to round to is EINVAL.  Up to 2^63 it is ENOMEM when no
@@ -467,12 +493,12 @@ void *hak_memalign_impl(size_t align, size_t size)
     return hak_aligned_impl(align, size);
 }
 
-void *hak_valloc_impl(size_t size)
+HAK_FRAME void *hak_valloc_impl(size_t size)
 {
     return hak_aligned_impl(HAK_PAGE_SIZE, size);
 }
 
-void *hak_pvalloc_impl(size_t size)
+HAK_FRAME void *hak_pvalloc_impl(size_t size)
 {
     if (size > HAK_ALLOC_MAX) {
         errno = ENOMEM;
@@ -511,7 +537,7 @@ void hak_free_aligned_sized_impl(void *p, size_t align, size_t size)
 
 /* ---- the hak_ API ---- */
 
-HAK_API void *hak_malloc(size_t size) { return hak_api_malloc(size); }
+HAK_API HAK_FRAME void *hak_malloc(size_t size) { return hak_api_malloc(size); }
 HAK_API void hak_free(void *p) { hak_api_free(p); }
 HAK_API void hak_free_sized(void *p, size_t size) { hak_api_free_sized(p, size); }
 HAK_API void hak_free_aligned_sized(void *p, size_t align, size_t size)

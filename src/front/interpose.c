@@ -9,7 +9,11 @@
 
 #include "front/api.h"
 
-HAK_API void *malloc(size_t size) { return hak_api_malloc(size); }
+/* malloc keeps its frame pointer on its Large/Huge path only (the compiler
+ * sets the frame up there, not on the cache hit): that path calls out with
+ * a local, and the heap profiler's walk needs the link (internal.h). */
+
+HAK_API HAK_FRAME void *malloc(size_t size) { return hak_api_malloc(size); }
 HAK_API void free(void *p) { hak_api_free(p); }
 HAK_API void *calloc(size_t count, size_t size) { return hak_calloc_impl(count, size); }
 HAK_API void *realloc(void *p, size_t size) { return hak_realloc_impl(p, size); }
@@ -64,7 +68,7 @@ HAK_API void *__libc_memalign(size_t align, size_t size);
 HAK_API void *__libc_valloc(size_t size);
 HAK_API void *__libc_pvalloc(size_t size);
 HAK_API void cfree(void *p);
-HAK_API void *__libc_malloc(size_t size) { return hak_api_malloc(size); }
+HAK_API HAK_FRAME void *__libc_malloc(size_t size) { return hak_api_malloc(size); }
 HAK_API void __libc_free(void *p) { hak_api_free(p); }
 HAK_API void *__libc_calloc(size_t count, size_t size) { return hak_calloc_impl(count, size); }
 HAK_API void *__libc_realloc(void *p, size_t size) { return hak_realloc_impl(p, size); }

@@ -249,3 +249,81 @@ ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncate
     errno = saved;
     return (ssize_t)n;
 }
+
+void *hak_os_shared_create(const char *path, size_t size)
+{
+    int saved = errno;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        errno = saved;
+        return NULL;
+    }
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) == 0)
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        unlink(path);
+        p = NULL;
+    }
+    errno = saved;
+    return p;
+}
+
+void hak_os_unlink(const char *path)
+{
+    int saved = errno;
+    unlink(path);
+    errno = saved;
+}
+
+int hak_os_create_file(const char *path)
+{
+    int saved = errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fd = -errno;
+    errno = saved;
+    return fd;
+}
+
+void hak_os_close(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+
+size_t hak_os_copy_file(const char *path, int fd, size_t max)
+{
+    int saved = errno;
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    size_t copied = 0;
+    if (in >= 0) {
+        char buf[4096];
+        while (copied < max) {
+            size_t want = max - copied < sizeof buf ? max - copied : sizeof buf;
+            ssize_t r = read(in, buf, want);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            hak_os_write(fd, buf, (size_t)r);
+            copied += (size_t)r;
+        }
+        close(in);
+    }
+    errno = saved;
+    return copied;
+}
+
+bool hak_os_readable(const void *p)
+{
+    int saved = errno;
+    long r = syscall(SYS_rt_sigprocmask, ~0L, p, NULL, 8L);
+    /* Only EINVAL proves the copy succeeded: a seccomp filter's EPERM or
+     * ENOSYS proves nothing and counts as unreadable. */
+    bool ok = r < 0 && errno == EINVAL;
+    errno = saved;
+    return ok;
+}

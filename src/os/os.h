@@ -56,4 +56,24 @@ uint64_t hak_os_current_rss_kib(void);
  * left as it was either way. */
 ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncated);
 
+/* A new file of `size` zero bytes, created with O_EXCL|O_NOFOLLOW and mode
+ * 0600 (never an existing file or a link planted by someone else), mapped
+ * shared read/write; the descriptor is closed again.  NULL if any step
+ * fails (the file is removed then).  errno is left as it was. */
+void *hak_os_shared_create(const char *path, size_t size);
+/* Remove a file by name; errno is left as it was. */
+void hak_os_unlink(const char *path);
+/* A new file for writing, as hak_os_shared_create creates it; the
+ * descriptor, or -errno. */
+int hak_os_create_file(const char *path);
+void hak_os_close(int fd);
+/* Copy up to `max` bytes of file `path` to descriptor fd, in pieces through
+ * a small stack buffer; the bytes copied. */
+size_t hak_os_copy_file(const char *path, int fd, size_t max);
+/* Whether the 8 bytes at p (8-aligned) can be read, asked of the kernel:
+ * rt_sigprocmask with an invalid `how` copies the set in before it checks
+ * `how`, so it fails with EFAULT for unreadable memory and EINVAL
+ * otherwise, changing nothing. */
+bool hak_os_readable(const void *p);
+
 #endif

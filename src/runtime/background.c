@@ -19,6 +19,8 @@
 #include "config/options.h"
 #include "os/os.h"
 #include "runtime/learner.h"
+#include "runtime/live.h"
+#include "runtime/prof.h"
 #include "runtime/purge.h"
 
 _Atomic int hak_background_allowed;
@@ -75,8 +77,10 @@ static bool bg_leave(void)
 {
     /* relaxed: running is only an election flag. */
     atomic_store_explicit(&hak_background_running, 0, memory_order_relaxed);
-    if (hak_retained_get() < HAK_DECAY_THREAD_MIN && !hak_opt(HAK_OPT_LEARN))
+    if (hak_retained_get() < HAK_DECAY_THREAD_MIN && !hak_opt(HAK_OPT_LEARN) &&
+        !hak_prof_active())
         return true;
+    /* (a safe point that publishes live statistics asks again) */
     int expected = 0;
     return !atomic_compare_exchange_strong_explicit(&hak_background_running, &expected, 1,
                                                     memory_order_relaxed, memory_order_relaxed);
@@ -108,6 +112,14 @@ static void *bg_main(void *arg)
         }
         if (hak_retained_get() > 0) {
             hak_purge_aged(now);
+            busy_at = now;
+        }
+        /* Live statistics stay fresh while the thread runs; with the heap
+         * profiler on it runs for good, to serve requests and growth. */
+        if (hak_live_refresh())
+            busy_at = now;
+        if (hak_prof_active()) {
+            hak_prof_background();
             busy_at = now;
         }
         /* Alone: the application's threads are gone (main called

@@ -22,6 +22,8 @@
 #include "os/os.h"
 #include "runtime/background.h"
 #include "runtime/learner.h"
+#include "runtime/live.h"
+#include "runtime/prof.h"
 #include "runtime/stats.h"
 #include "runtime/thread.h"
 #include "small/heap.h"
@@ -38,6 +40,7 @@ static HAK_TLS char init_marker;
 
 static void init_fork_prepare(void)
 {
+    hak_prof_fork_prepare();
     hak_heap_fork_prepare();
     hak_segment_fork_prepare();
     hak_large_fork_prepare();
@@ -50,15 +53,19 @@ static void init_fork_parent(void)
     hak_large_fork_parent();
     hak_segment_fork_parent();
     hak_heap_fork_parent();
+    hak_prof_fork_parent();
 }
 
 static void init_fork_child(void)
 {
+    /* First: the parent's statistics region must never see our writes. */
+    hak_live_fork_child();
     hak_huge_fork_child();
     hak_large_fork_child();
     hak_segment_fork_child();
     hak_heap_fork_child();
     hak_background_fork_child();
+    hak_prof_fork_child();
 }
 
 bool hak_init_slow(void)
@@ -82,6 +89,8 @@ bool hak_init_slow(void)
     hak_options_init();
     hak_secure_init();
     hak_forward_decide();
+    hak_live_init();
+    hak_prof_init();
 
     /* Step 2: libc calls that may come back into malloc. */
     hak_thread_init_global();
@@ -102,9 +111,15 @@ __attribute__((constructor)) static void hak_constructor(void)
     if (!hak_forward)
         atomic_store_explicit(&hak_background_allowed, 1, memory_order_relaxed);
     hak_learner_poke();
+    /* The heap profiler keeps the background thread: it serves profile
+     * requests and the growth interval even in an idle program. */
+    if (hak_prof_active())
+        hak_background_request();
 }
 
 __attribute__((destructor)) static void hak_destructor(void)
 {
     hak_stats_at_exit();
+    hak_prof_at_exit();
+    hak_live_at_exit();
 }

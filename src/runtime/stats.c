@@ -20,6 +20,7 @@
 #include "hakmem.h"
 #include "os/os.h"
 #include "small/heap.h"
+#include "runtime/prof.h"
 #include "small/segment.h"
 #include "tiers/large.h"
 #include "tiers/tiny.h"
@@ -52,6 +53,7 @@ HAK_API int hak_stats_get(struct hak_stats *out)
             uint64_t in_cache = hak_class_is_tiny(c)
                                     ? hak_tiny_count(h, c)
                                     : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
+            in_cache += hak_prof_heap_stashed(h, c);
             uint64_t local = hak_heap_local_frees(h, c);
             uint64_t pushed = stats_peek(&st->refill_blocks) + local;
             uint64_t taken = stats_peek(&st->flush_blocks) + in_cache;
@@ -144,13 +146,14 @@ static void stats_size_col(hak_buf *b, uint64_t bytes, unsigned width)
     hak_buf_str_pad(b, mem, width);
 }
 
-static void stats_print_options(hak_buf *b)
+static void stats_print_options(hak_buf *b, const int64_t *values, const uint8_t *sources,
+                                const char *text)
 {
     static const char *const source_name[] = { "default", "file", "env", "api" };
     hak_buf_str(b, "effective configuration:\n");
     for (int i = 0; i < HAK_OPT_COUNT; i++) {
         const hak_option_def *d = &hak_option_defs[i];
-        int64_t v = hak_option_values[i];
+        int64_t v = values[i];
         hak_buf_str(b, "  ");
         hak_buf_str(b, d->name);
         hak_buf_str(b, " = ");
@@ -159,7 +162,7 @@ static void stats_print_options(hak_buf *b)
         case HAK_OPT_INT: hak_buf_i64(b, v); break;
         case HAK_OPT_SIZE: hak_buf_size(b, (uint64_t)v); break;
         case HAK_OPT_STRING: {
-            const char *t = hak_option_text + v;
+            const char *t = v >= 0 && v < HAK_OPTION_TEXT_MAX ? text + v : "";
             hak_buf_str(b, *t ? t : "(empty)");
             break;
         }
@@ -177,7 +180,7 @@ static void stats_print_options(hak_buf *b)
         }
         }
         hak_buf_str(b, " (");
-        hak_buf_str(b, source_name[hak_option_sources[i] & 3]);
+        hak_buf_str(b, source_name[sources[i] & 3]);
         hak_buf_str(b, ")\n");
     }
 }
@@ -188,23 +191,30 @@ void hak_stats_report(hak_buf *b)
     hak_stats_get(&s);
     /* The locks hak_stats_get took are released: what follows only reads,
      * so b's sink may allocate (a stdio stream) and re-enter malloc. */
+    hak_stats_format(b, &s, (uint64_t)getpid(), hak_option_values, hak_option_sources,
+                     hak_option_text);
+}
+
+void hak_stats_format(hak_buf *b, const struct hak_stats *s, uint64_t pid, const int64_t *values,
+                      const uint8_t *sources, const char *text)
+{
     static const char *const tier_name[] = { "tiny", "mid", "large", "huge" };
 
     hak_buf_str(b, "hakmem statistics (pid ");
-    hak_buf_u64(b, (uint64_t)getpid());
+    hak_buf_u64(b, pid);
     hak_buf_str(b, ")\n  tier       allocs        frees    in use\n");
     for (unsigned t = 0; t < HAK_TIER_COUNT; t++) {
         hak_buf_str(b, "  ");
         hak_buf_str_left(b, tier_name[t], 5);
-        hak_buf_u64_pad(b, s.tiers[t].allocs, 13);
-        hak_buf_u64_pad(b, s.tiers[t].frees, 13);
-        stats_size_col(b, s.tiers[t].bytes_in_use, 10);
+        hak_buf_u64_pad(b, s->tiers[t].allocs, 13);
+        hak_buf_u64_pad(b, s->tiers[t].frees, 13);
+        stats_size_col(b, s->tiers[t].bytes_in_use, 10);
         hak_buf_char(b, '\n');
     }
     hak_buf_str(b, "  class     size       allocs        frees  cache-hit%  warm-hit%  "
                    "prefills   refills  remote-frees\n");
-    for (unsigned c = 0; c < s.nclasses; c++) {
-        const struct hak_class_stat *cs = &s.classes[c];
+    for (unsigned c = 0; c < s->nclasses && c < HAK_STATS_CLASSES; c++) {
+        const struct hak_class_stat *cs = &s->classes[c];
         if (cs->allocs == 0 && cs->frees == 0)
             continue;
         hak_buf_str(b, "  ");
@@ -220,33 +230,33 @@ void hak_stats_report(hak_buf *b)
         hak_buf_char(b, '\n');
     }
     hak_buf_str(b, "  total: allocs ");
-    hak_buf_u64(b, s.allocs);
+    hak_buf_u64(b, s->allocs);
     hak_buf_str(b, ", frees ");
-    hak_buf_u64(b, s.frees);
+    hak_buf_u64(b, s->frees);
     hak_buf_str(b, ", cache hit ");
-    stats_percent(b, s.cache_hits, s.cache_hits + s.cache_misses, 0);
+    stats_percent(b, s->cache_hits, s->cache_hits + s->cache_misses, 0);
     hak_buf_str(b, "%, warm pool hit ");
-    stats_percent(b, s.warm_hits, s.warm_hits + s.warm_misses, 0);
+    stats_percent(b, s->warm_hits, s->warm_hits + s->warm_misses, 0);
     hak_buf_str(b, "% of cache misses, remote frees ");
-    hak_buf_u64(b, s.remote_frees);
+    hak_buf_u64(b, s->remote_frees);
     hak_buf_str(b, "\n  memory: mapped ");
-    hak_buf_size(b, s.bytes_mapped);
+    hak_buf_size(b, s->bytes_mapped);
     hak_buf_str(b, ", in use ");
-    hak_buf_size(b, s.bytes_in_use);
+    hak_buf_size(b, s->bytes_in_use);
     hak_buf_str(b, ", free retained ");
-    hak_buf_size(b, s.free_retained);
+    hak_buf_size(b, s->free_retained);
     hak_buf_str(b, ", purged ");
-    hak_buf_size(b, s.bytes_purged);
+    hak_buf_size(b, s->bytes_purged);
     hak_buf_str(b, ", segments mapped ");
-    hak_buf_u64(b, s.segments_mapped);
+    hak_buf_u64(b, s->segments_mapped);
     hak_buf_str(b, " unmapped ");
-    hak_buf_u64(b, s.segments_unmapped);
+    hak_buf_u64(b, s->segments_unmapped);
     hak_buf_str(b, ", peak RSS ");
-    hak_buf_size(b, s.peak_rss_kib * 1024);
+    hak_buf_size(b, s->peak_rss_kib * 1024);
     hak_buf_str(b, ", threads ");
-    hak_buf_u64(b, s.threads);
+    hak_buf_u64(b, s->threads);
     hak_buf_char(b, '\n');
-    stats_print_options(b);
+    stats_print_options(b, values, sources, text);
 }
 
 HAK_API void hak_stats_print(int fd)

@@ -15,6 +15,7 @@
 #include "runtime/background.h"
 #include "runtime/init.h"
 #include "runtime/learner.h"
+#include "runtime/prof.h"
 #include "runtime/purge.h"
 #include "small/abandon.h"
 #include "small/remote_collect.h"
@@ -77,7 +78,8 @@ static void thread_apply_learned(hak_heap *h)
     if (epoch == h->learn_epoch)
         return;
     h->learn_epoch = epoch;
-    if (thread_caches_off())
+    /* Sampling windows own the caps while the heap profiler runs. */
+    if (thread_caches_off() || h->prof != NULL)
         return;
     uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
@@ -110,6 +112,8 @@ hak_heap *hak_thread_heap(void)
         return NULL;
     hak_thread_apply_options(h);
     thread_apply_learned(h);
+    if (hak_prof_active())
+        hak_prof_heap_attach(h);
     /* Set before pthread_setspecific: that may allocate, and the nested
      * call must find this heap instead of making another. */
     hak_heap_tls = h;
@@ -130,10 +134,12 @@ void hak_thread_safe_point(hak_heap *h)
     if (hak_unlikely(h->trim_epoch != atomic_load_explicit(&thread_trim_epoch, memory_order_relaxed)))
         hak_thread_trim(h);
     hak_learner_poke();
+    hak_thread_live_tick(h);
 }
 
 void hak_thread_flush_caches(hak_heap *h)
 {
+    hak_prof_heap_flush(h);
     hak_cache_flush_all(h);
     hak_large_cache_flush(h);
 }

@@ -7,6 +7,7 @@
 #ifndef HAK_THREAD_H
 #define HAK_THREAD_H
 
+#include "runtime/live.h"
 #include "small/heap.h"
 
 /* The calling thread's heap, created on first use; NULL if out of memory
@@ -25,6 +26,16 @@ hak_inline hak_heap *hak_thread_heap_fast(void)
  * take the blocks other threads freed into full slabs, adopt the
  * learner's latest caps, honour a malloc_trim from another thread. */
 void hak_thread_safe_point(hak_heap *h);
+
+/* At a safe point: every 16th one looks at the clock for the live
+ * statistics (runtime/live.h). */
+hak_inline void hak_thread_live_tick(hak_heap *h)
+{
+    if (hak_unlikely(h->live_countdown-- == 0)) {
+        h->live_countdown = 15;
+        hak_live_tick();
+    }
+}
 
 /* Flush the calling thread's caches back to their slabs and return its
  * empty slabs (malloc_trim). */

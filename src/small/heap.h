@@ -119,6 +119,8 @@ typedef struct hak_heap {
     uint32_t learn_epoch;               /* learner decisions adopted (config/learned.h) */
     uint32_t trim_epoch;                /* malloc_trim requests honoured (runtime/thread.c) */
     uint64_t rng;                       /* random_freelist shuffle state (config/secure.h) */
+    struct hak_prof_heap *prof;         /* heap profiler's sampler, NULL when off (runtime/prof.h) */
+    uint32_t live_countdown;            /* safe points to the next live-stats clock check (runtime/live.h) */
 
     /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
      * Many pushers, the owner takes the whole list at once. */
