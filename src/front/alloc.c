@@ -279,7 +279,7 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
     }
     if (hak_unlikely(h->prof != NULL)) {
         /* Sampling windows: every local free comes here (prof_heap.c). */
-        if (hak_prof_small_free(h, cls, p))
+        if (!hak_prof_stash_push(h, cls, p) && hak_prof_small_free(h, cls, p))
             alloc_after_free();
         return;
     }

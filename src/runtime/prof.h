@@ -30,7 +30,8 @@ void hak_prof_init(void);
 
 /* ---- the Tiny/Mid sampling windows (prof_heap.c) ---- */
 
-#define HAK_PROF_STASH_MAX 128
+#define HAK_PROF_WINDOW_MAX 64
+#define HAK_PROF_STASH_MAX  128
 
 /* A heap's sampler state, made on the heap's first use with the profiler
  * on and kept with the heap when it is reused. */
@@ -39,7 +40,8 @@ struct hak_prof_heap {
     int64_t big_left;                      /* bytes to the next Large/Huge sample */
     uint64_t left[HAK_SMALL_CLASSES];      /* allocations to the sampled one, the next = 1 */
     uint32_t window[HAK_SMALL_CLASSES];    /* blocks left in the cache by the last miss */
-    uint32_t cap[HAK_SMALL_CLASSES];       /* the class's own cache cap: the stash's size */
+    uint32_t window_cap[HAK_SMALL_CLASSES]; /* the class's cache cap, at most WINDOW_MAX */
+    uint32_t stash_cap[HAK_SMALL_CLASSES];  /* twice that: a whole window's frees fit */
     uint32_t stashed[HAK_SMALL_CLASSES];
     void *stash[HAK_SMALL_CLASSES][HAK_PROF_STASH_MAX]; /* freed blocks, newest last */
 };
@@ -83,8 +85,42 @@ double hak_prof_rate(void);
 
 /* ---- every free ---- */
 
+/* The filter: per bucket of pages, how many live samples lie there
+ * (prof.c).  Keyed by page so that frees near each other read the same
+ * few bytes. */
+#define HAK_PROF_FILTER_BITS 16
+extern HAK_HIDDEN _Atomic uint8_t *hak_prof_filter;
+
+hak_inline size_t hak_prof_filter_slot(const void *p)
+{
+    return (size_t)((((uint64_t)(uintptr_t)p >> HAK_PAGE_SHIFT) * 0x9e3779b97f4a7c15ull) >>
+                    (64 - HAK_PROF_FILTER_BITS));
+}
+
+/* False: p is surely not sampled.  relaxed: the filter is written under
+ * the profiler's lock; the free of a sampled block comes after its
+ * allocation, which stored its count. */
+hak_inline bool hak_prof_maybe_sampled(const void *p)
+{
+    return atomic_load_explicit(&hak_prof_filter[hak_prof_filter_slot(p)],
+                                memory_order_relaxed) != 0;
+}
+
 /* p is being freed: drop its sample if it has one. */
 void hak_prof_forget(void *p);
+
+/* The common local free in sampling mode, for hak_alloc_small_overflow:
+ * true if p went to the stash and nothing else is to be done. */
+hak_inline bool hak_prof_stash_push(hak_heap *h, unsigned cls, void *p)
+{
+    struct hak_prof_heap *ph = h->prof;
+    uint32_t n = ph->stashed[cls];
+    if (hak_unlikely(n >= ph->stash_cap[cls] || hak_prof_maybe_sampled(p)))
+        return false;
+    ph->stash[cls][n] = p;
+    ph->stashed[cls] = n + 1;
+    return true;
+}
 
 /* ---- reports ---- */
 

@@ -30,6 +30,7 @@
 #include "runtime/prof.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "config/options.h"
 #include "os/os.h"
@@ -46,6 +47,16 @@ static uint32_t ph_cache_count(const hak_heap *h, unsigned cls)
 static uint32_t ph_cache_cap(const hak_heap *h, unsigned cls)
 {
     return hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+}
+
+static void ph_cache_fill(hak_heap *h, unsigned cls, void *const *blocks, uint32_t n)
+{
+    if (n == 0)
+        return;
+    if (hak_class_is_tiny(cls))
+        hak_tiny_fill(h, cls, blocks, n);
+    else
+        hak_mid_fill(h, cls, blocks, n);
 }
 
 static void ph_cache_close(hak_heap *h, unsigned cls)
@@ -68,7 +79,8 @@ void hak_prof_heap_attach(hak_heap *h)
     }
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
         uint32_t cap = ph_cache_cap(h, c);
-        ph->cap[c] = cap < HAK_PROF_STASH_MAX ? cap : HAK_PROF_STASH_MAX;
+        ph->window_cap[c] = cap < HAK_PROF_WINDOW_MAX ? cap : HAK_PROF_WINDOW_MAX;
+        ph->stash_cap[c] = 2 * ph->window_cap[c];
         /* A new or reused heap has empty caches and stashes. */
         ph->window[c] = ph_cache_count(h, c);
         ph->stashed[c] = 0;
@@ -95,8 +107,7 @@ static void ph_stash_flush(hak_heap *h, struct hak_prof_heap *ph, unsigned cls, 
     /* The oldest first, as a cache flush does. */
     hak_warm_pool_return_blocks(h, ph->stash[cls], n);
     uint32_t rest = ph->stashed[cls] - n;
-    for (uint32_t i = 0; i < rest; i++)
-        ph->stash[cls][i] = ph->stash[cls][n + i];
+    memmove(ph->stash[cls], ph->stash[cls] + n, rest * sizeof(void *));
     ph->stashed[cls] = rest;
     h->cstats[cls].flush_blocks += n;
 }
@@ -113,23 +124,23 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
         ph->left[cls]--;
     /* This block, then a window that ends before the next sample. */
     uint64_t room = ph->left[cls] - 1;
-    uint32_t window = room < ph->cap[cls] ? (uint32_t)room : ph->cap[cls];
+    uint32_t window = room < ph->window_cap[cls] ? (uint32_t)room : ph->window_cap[cls];
     uint32_t need = 1 + window - ph_cache_count(h, cls);
-    void *blocks[HAK_PROF_STASH_MAX + 1];
-    uint32_t got = 0;
-    while (got < need && ph->stashed[cls] > 0)
-        blocks[got++] = ph->stash[cls][--ph->stashed[cls]];
+    /* The stash's newest blocks go straight into the cache. */
+    uint32_t from_stash = ph->stashed[cls] < need ? ph->stashed[cls] : need;
+    ph->stashed[cls] -= from_stash;
+    ph_cache_fill(h, cls, ph->stash[cls] + ph->stashed[cls], from_stash);
+    uint32_t got = from_stash;
     if (got < need) {
-        void *fresh[HAK_PROF_STASH_MAX + 1];
+        void *fresh[HAK_PROF_WINDOW_MAX + 1];
         uint32_t want = need - got < h->batch[cls] ? h->batch[cls] : need - got;
         unsigned n = hak_warm_pool_refill(h, cls, fresh, want);
         if (n == 0 && got == 0 && hak_purge_all() > 0)
             n = hak_warm_pool_refill(h, cls, fresh, want);
-        for (unsigned i = 0; i < n; i++) {
-            if (got < need) {
-                blocks[got++] = fresh[i];
-                continue;
-            }
+        uint32_t use = n < need - got ? n : need - got;
+        ph_cache_fill(h, cls, fresh, use);
+        got += use;
+        for (unsigned i = use; i < n; i++) {
             if (ph->stashed[cls] == HAK_PROF_STASH_MAX)
                 ph_stash_flush(h, ph, cls, HAK_PROF_STASH_MAX / 2);
             ph->stash[cls][ph->stashed[cls]++] = fresh[i];
@@ -139,10 +150,6 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
         errno = ENOMEM;
         return NULL;
     }
-    if (hak_class_is_tiny(cls))
-        hak_tiny_fill(h, cls, blocks, got);
-    else
-        hak_mid_fill(h, cls, blocks, got);
     void *p = hak_class_is_tiny(cls) ? hak_tiny_cache_pop(&h->tiny[cls], hak_classes[cls].size)
                                      : hak_mid_cache_pop(h, cls);
     ph->window[cls] = ph_cache_count(h, cls);
@@ -156,13 +163,13 @@ bool hak_prof_small_free(hak_heap *h, unsigned cls, void *p)
     struct hak_prof_heap *ph = h->prof;
     hak_prof_forget(p);
     bool flushed = false;
-    if (ph->stashed[cls] >= ph->cap[cls]) {
-        if (ph->cap[cls] == 0) {
+    if (ph->stashed[cls] >= ph->stash_cap[cls]) {
+        if (ph->stash_cap[cls] == 0) {
             hak_warm_pool_return_blocks(h, &p, 1);
             h->cstats[cls].flush_blocks++;
             return true;
         }
-        ph_stash_flush(h, ph, cls, ph->stashed[cls] - ph->cap[cls] / 2);
+        ph_stash_flush(h, ph, cls, ph->stashed[cls] - ph->stash_cap[cls] / 2);
         flushed = true;
     }
     ph->stash[cls][ph->stashed[cls]++] = p;
