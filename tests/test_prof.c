@@ -133,6 +133,8 @@ Test(prof, estimate_of_a_known_pattern_is_within_10_percent, .timeout = 120, .fi
     rmdir(dir);
 }
 
+static size_t prof_test_size(int i) { return (size_t)(i % 5 == 0 ? 50000 : 16 + i % 900); }
+
 static void *free_all(void *arg)
 {
     void **p = arg;
@@ -147,7 +149,7 @@ Test(prof, freed_blocks_leave_the_profile, .timeout = 60, .fini = prof_stop)
     enum { N = 20000 };
     static void *p[N];
     for (int i = 0; i < N; i++)
-        p[i] = hak_malloc((size_t)(i % 5 == 0 ? 50000 : 16 + i % 900));
+        p[i] = hak_malloc(prof_test_size(i));
     uint64_t rate, samples, bytes, dumps;
     hak_prof_summary(&rate, &samples, &bytes, &dumps);
     cr_assert_gt(samples, 100);
@@ -155,7 +157,7 @@ Test(prof, freed_blocks_leave_the_profile, .timeout = 60, .fini = prof_stop)
     for (int i = 0; i < N; i += 4)
         hak_free(p[i]);
     for (int i = 1; i < N; i += 4)
-        hak_free_sized(p[i], 16);
+        hak_free_sized(p[i], prof_test_size(i));
     for (int i = 2; i < N; i += 4)
         hak_free(hak_realloc(p[i], 3000));
     static void *rest[N / 4 + 1];
