@@ -177,6 +177,9 @@ for m in man3/hakmem.3 man5/hakmem.conf.5 man8/hakmemctl.8; do
 done
 expect "hakmem: /usr/sbin/hakmemctl writes /usr/lib/$MA/libhakmem.so.0" \
     grep -q "^LIBPATH='/usr/lib/$MA/libhakmem.so.0'$" "$t/usr/sbin/hakmemctl"
+expect "hakmem: /usr/libexec/hakmem/hakmem-inspect, which hakmemctl runs" sh -c \
+    'test -x "$1/usr/libexec/hakmem/hakmem-inspect" && grep -q "/usr/libexec/hakmem/hakmem-inspect" "$1/usr/sbin/hakmemctl"' \
+    sh "$t"
 
 # ---- hakmemctl, while the background job runs -------------------------------------
 step "hakmemctl (from the .deb) against temporary roots (the .rpm's runs in the namespace test)"

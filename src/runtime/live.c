@@ -3,8 +3,10 @@
  *
  * State: live_state elects the one thread that creates the region
  * (NONE -> CREATING -> READY, or OFF for good: not allowed here, or the
- * file could not be made).  live_next_ms elects the one thread that
- * publishes in each period, so the region has one writer at a time.
+ * file could not be made).  live_next_ms elects the one safe point that
+ * publishes in each period; live_write_lock keeps the region to one
+ * writer even when the background thread or hak_live_publish_now publish
+ * at the same moment.
  */
 #define _GNU_SOURCE
 #include "runtime/live.h"
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "config/forward.h"
+#include "os/lock.h"
 #include "os/os.h"
 #include "runtime/background.h"
 #include "runtime/prof.h"
@@ -28,6 +31,10 @@ static uint64_t live_start_ms;
 /* Monotonic time of the next publication; 0 = now. */
 static _Atomic uint64_t live_next_ms;
 static uint64_t live_publications;
+/* One writer at a time: a safe point that won the period, the background
+ * thread, hak_live_publish_now.  Taken only by them, never on an
+ * allocation path's way to memory. */
+static hak_lock live_write_lock;
 /* Allocations + frees at the last publication, and whether they moved. */
 static uint64_t live_last_ops;
 static _Atomic bool live_moving;
@@ -51,7 +58,7 @@ uint64_t hak_live_layout(void)
 
 void hak_live_store(hak_live_region *r, const hak_live_payload *p)
 {
-    /* relaxed: we are the only writer (live_next_ms elected us). */
+    /* relaxed: one writer at a time (live_write_lock in a process). */
     uint64_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
     /* release fence: a reader that sees any byte of the new payload also
@@ -176,7 +183,7 @@ static bool live_create(void)
 
 static void live_publish(hak_live_region *r)
 {
-    static hak_live_payload payload; /* one writer at a time (live_next_ms) */
+    static hak_live_payload payload; /* one writer at a time (live_write_lock) */
     hak_live_payload *p = &payload;
     p->updated_ms = live_realtime_ms();
     p->publications = ++live_publications;
@@ -209,7 +216,7 @@ static void live_serve_profile(hak_live_region *r)
     atomic_store_explicit(&r->profile_answered, want, memory_order_release);
 }
 
-static void live_due(uint64_t now, bool force)
+static void live_due_locked(uint64_t now, bool force)
 {
     /* acquire: pairs with live_create's READY store. */
     int state = atomic_load_explicit(&live_state, memory_order_acquire);
@@ -226,6 +233,13 @@ static void live_due(uint64_t now, bool force)
     live_publish(r);
     live_serve_profile(r);
     hak_background_request();
+}
+
+static void live_due(uint64_t now, bool force)
+{
+    hak_lock_acquire(&live_write_lock);
+    live_due_locked(now, force);
+    hak_lock_release(&live_write_lock);
 }
 
 void hak_live_tick(void)
@@ -282,6 +296,7 @@ void hak_live_fork_child(void)
     live_path[0] = 0;
     live_publications = 0;
     live_last_ops = 0;
+    hak_lock_reset(&live_write_lock);
     live_start_ms = hak_os_now_ms();
     /* relaxed: single-threaded child. */
     atomic_store_explicit(&live_next_ms, 0, memory_order_relaxed);

@@ -523,9 +523,7 @@ int hak_prof_dump(char *path, size_t cap)
     double live_bytes = prof_live_bytes;
     hak_lock_release(&prof_lock);
 
-    static prof_out out_mem;
-    static hak_lock out_lock; /* one writer of out_mem at a time */
-    hak_lock_acquire(&out_lock);
+    prof_out out_mem;
     prof_out *o = &out_mem;
     o->fd = fd;
     o->err = 0;
@@ -559,7 +557,6 @@ int hak_prof_dump(char *path, size_t cap)
     prof_out_str(o, "\nMAPPED_LIBRARIES:\n");
     prof_out_flush(o);
     int err = o->err;
-    hak_lock_release(&out_lock);
     hak_os_unmap(copy, bytes);
     if (err == 0)
         hak_os_copy_file("/proc/self/maps", fd, PROF_MAPS_MAX);
