@@ -216,3 +216,40 @@ Test(prof, fork_child_starts_a_fresh_profile, .timeout = 60, .fini = prof_stop)
     cr_assert_eq(waitpid(child, &status, 0), child);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
 }
+
+Test(prof, growth_interval_writes_a_profile_per_step, .timeout = 60, .fini = prof_stop)
+{
+    char dir[] = "/tmp/hakmem-prof-growth.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s/g", dir);
+    prof_start(4096, prefix);
+    hak_option_store(HAK_OPT_HEAP_PROFILE_INTERVAL, 1 << 20, HAK_SRC_API);
+    uint64_t rate, samples, bytes, dumps;
+    hak_prof_background();
+    hak_prof_summary(&rate, &samples, &bytes, &dumps);
+    cr_assert_eq(dumps, 0, "a profile before any growth");
+    /* About 4 MiB kept: the background check writes one profile per call
+     * while the estimate has grown by 1 MiB since the last one. */
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 1024; k++)
+            hak_malloc(1024);
+        hak_prof_background();
+    }
+    hak_prof_summary(&rate, &samples, &bytes, &dumps);
+    cr_assert_geq(dumps, 2, "%llu profiles for %llu bytes", (unsigned long long)dumps,
+                  (unsigned long long)bytes);
+    cr_assert_leq(dumps, 4);
+    hak_prof_background();
+    uint64_t again;
+    hak_prof_summary(&rate, &samples, &bytes, &again);
+    cr_assert_eq(again, dumps, "a profile without growth");
+    char path[256];
+    snprintf(path, sizeof path, "%s/g.%d.1.heap", dir, (int)getpid());
+    cr_assert_eq(access(path, R_OK), 0, "%s", path);
+    for (uint64_t k = 1; k <= dumps; k++) {
+        snprintf(path, sizeof path, "%s/g.%d.%llu.heap", dir, (int)getpid(), (unsigned long long)k);
+        unlink(path);
+    }
+    rmdir(dir);
+}
