@@ -381,7 +381,10 @@ HAK_FRAME void hak_prof_realloc(void *p, void *q, size_t size)
 void hak_prof_init(void)
 {
     int64_t rate = hak_opt(HAK_OPT_HEAP_PROFILE_SAMPLE);
-    if (rate <= 0 || hak_forward)
+    /* Not in setuid/setgid programs: their profiles would be files written
+     * with their privileges where the configuration says, and would show
+     * their memory layout. */
+    if (rate <= 0 || hak_forward || getauxval(AT_SECURE))
         return;
     hak_prof_filter = hak_os_map((size_t)1 << HAK_PROF_FILTER_BITS);
     prof_stacks = hak_os_map(PROF_STACKS_MAX * sizeof(prof_stack));
