@@ -28,7 +28,8 @@ for v in $(env | sed -n 's/^\(HAKMEM_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 fail=0
 pass() { echo "PASS: $*"; }
 failed() { echo "FAIL: $*"; fail=1; }
-command -v google-pprof >/dev/null 2>&1 ||
+# google-pprof (Debian's google-perftools), pprof (Fedora's gperftools).
+PPROF=$(command -v google-pprof || command -v pprof) ||
     { echo "FAIL: google-pprof missing (scripts/install-deps test installs google-perftools)"; exit 1; }
 
 # until SECONDS COMMAND...: retry COMMAND until it succeeds or time is up.
@@ -51,7 +52,7 @@ if [ $rc -eq 0 ] && [ -n "$profile" ] && grep -q "heap profile (at exit) written
 else
     failed "leaking program: exit $rc, no profile"; cat "$T/leak.err"
 fi
-google-pprof --text "$PROG" "$profile" >"$T/pprof.txt" 2>"$T/pprof.err"
+"$PPROF" --text "$PROG" "$profile" >"$T/pprof.txt" 2>"$T/pprof.err"
 first=$(awk '/^Total:/ { getline; print $NF; exit }' "$T/pprof.txt")
 if [ "$first" = leaky_function ]; then
     pass "google-pprof --text names leaky_function first"
@@ -126,7 +127,7 @@ else
     failed "hakmemctl top --once"; cat "$T/top.txt"
 fi
 out=$($CTL profile $SERVE 2>&1)
-if [ $? -eq 0 ] && [ -f "$out" ] && google-pprof --text "$PROG" "$out" 2>/dev/null | grep -q leaky_function; then
+if [ $? -eq 0 ] && [ -f "$out" ] && "$PPROF" --text "$PROG" "$out" 2>/dev/null | grep -q leaky_function; then
     pass "hakmemctl profile: $out, google-pprof sees leaky_function"
 else
     failed "hakmemctl profile: $out"
