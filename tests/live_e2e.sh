@@ -169,8 +169,13 @@ expect "a killed process's leftover" 1 "^hakmemctl: no process $VICTIM; removed 
 [ ! -e "$file" ] && pass "the leftover is gone" || failed "the leftover $file is still there"
 
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; then
+    # Copies nobody can reach (the build tree may lie under a private folder).
+    mkdir "$T/nobody"
+    cp "$top_builddir/tools/hakmemctl" "$HAKMEMCTL_INSPECT" "$T/nobody/"
+    chmod 755 "$T" "$T/nobody" "$T/nobody/hakmemctl" "$T/nobody/hakmem-inspect"
     expect "another user" 1 "permission denied \(only root and its owner can\)" \
-        setpriv --reuid=nobody --regid=nogroup --clear-groups $CTL stats $SERVE
+        setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env HAKMEMCTL_INSPECT="$T/nobody/hakmem-inspect" sh "$T/nobody/hakmemctl" stats $SERVE
 fi
 
 exec 7>&- 2>/dev/null
