@@ -556,6 +556,26 @@ Test(api, sized_frees_accept_sizes_of_the_same_class)
     /* 100000 and 104000 bytes share the Large class of 106496. */
     void *p = hak_malloc(100000);
     hak_free_sized(p, 104000);
+    /* A cached run of a larger class (458752 bytes) serves 400000 bytes
+     * (class 425984): its whole usable size is accepted, and so is the
+     * request. */
+    for (int i = 0; i < 2; i++) {
+        p = hak_malloc(440000);
+        hak_free(p);
+        void *q = hak_malloc(400000);
+        cr_assert_eq(q, p, "the cached run of 440000 bytes did not serve 400000");
+        cr_assert_gt(hak_malloc_usable_size(q), 425984, "not a run of a larger class");
+        hak_free_sized(q, i ? 400000 : hak_malloc_usable_size(q));
+    }
+    /* The same for a cached Huge mapping, which may be up to twice the size. */
+    for (int i = 0; i < 2; i++) {
+        p = hak_malloc(6 * MiB);
+        hak_free(p);
+        void *q = hak_malloc(4 * MiB);
+        if (q == p)
+            cr_assert_gt(hak_malloc_usable_size(q), 5 * MiB);
+        hak_free_sized(q, i ? 4 * MiB : hak_malloc_usable_size(q));
+    }
     /* Alignments up to the default one are all the default. */
     p = hak_aligned_alloc(8, 100000);
     hak_free_aligned_sized(p, 16, 100000);

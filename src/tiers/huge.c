@@ -268,12 +268,13 @@ void hak_huge_free(void *p, size_t expected_size, size_t expected_align)
 {
     huge_header *hd = huge_header_of(p, "invalid free of");
     size_t usable = huge_usable_of(hd);
-    /* A size that maps the same pages as the request is accepted, as a size
-     * within the class of a smaller block is: malloc_usable_size's answer,
-     * or any size the same request would have had. */
+    /* Accepted: from the smallest size that maps the request's pages up to
+     * the usable size, as a size within the class of a smaller block is:
+     * malloc_usable_size's answer (a cached mapping may be larger), or any
+     * size the same request would have had. */
     if (hak_unlikely(expected_size) &&
         (expected_size > usable ||
-         huge_request_pages(hd, expected_size) != huge_request_pages(hd, hd->request)))
+         huge_request_pages(hd, expected_size) < huge_request_pages(hd, hd->request)))
         hak_fatal_mismatch(false, p, expected_size, "Huge", usable, hd->request);
     if (hak_unlikely(expected_align) &&
         (expected_align < HAK_MIN_ALIGN ? HAK_MIN_ALIGN : expected_align) != hd->align)

@@ -244,9 +244,11 @@ static void large_note_request(hak_large_segment *seg, unsigned i, size_t size, 
     seg->run_request[i] = (uint32_t)size << HAK_LARGE_REQUEST_SHIFT | shift;
 }
 
-/* A size whose Large class is the same as the request's is accepted, as a
- * size within the class of a Tiny or Mid block is: a caller may pass what
- * malloc_usable_size said, or any size the same request would have had. */
+/* A sized free is accepted from the smallest size of the request's class
+ * up to the run's size, as a size within the class of a Tiny or Mid block
+ * is: a caller may pass what malloc_usable_size said (the run may be a
+ * cached one of a larger class), or any size the same request would have
+ * had. */
 static unsigned large_request_class(size_t size)
 {
     return hak_large_class_of(size > HAK_MID_MAX ? size : HAK_MID_MAX + 1);
@@ -361,7 +363,7 @@ static void large_check_request(const hak_large_segment *seg, unsigned i, const 
     size_t asked = seg->run_request[i] >> HAK_LARGE_REQUEST_SHIFT;
     unsigned asked_shift = seg->run_request[i] & ((1u << HAK_LARGE_REQUEST_SHIFT) - 1);
     if (expected_size && (expected_size > bytes ||
-                          large_request_class(expected_size) != large_request_class(asked)))
+                          large_request_class(expected_size) < large_request_class(asked)))
         hak_fatal_mismatch(false, p, expected_size, "Large", bytes, asked);
     if (expected_align && (expected_align < HAK_MIN_ALIGN ? HAK_MIN_ALIGN : expected_align) !=
                               (size_t)1 << asked_shift)
