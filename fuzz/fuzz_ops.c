@@ -13,7 +13,13 @@
  *     1 CALLOC        slot size n            (n elements: 1, 2, 3, 4, 7, 8, 16, 100)
  *     2 REALLOC       slot size              (grow/shrink across tiers; size 0 frees)
  *     3 FREE          slot
- *     4 FREE_SIZED    slot                   (free_aligned_sized if aligned)
+ *     4 FREE_SIZED    slot                   (free_aligned_sized if aligned; the slot
+ *                                             byte's top two bits pick what is passed,
+ *                                             as C++'s deletes do: 0 the size asked
+ *                                             for, 1 the alignment alone (size 0, an
+ *                                             aligned delete), 2 the usable size,
+ *                                             3 the size and an alignment even for a
+ *                                             malloc'd block (1 to 16: the default))
  *     5 ALIGNED       slot form align size   (posix_memalign, aligned_alloc, memalign,
  *                                             valloc, pvalloc; alignments 1 .. 2 MiB
  *                                             and a few that are not powers of two)
@@ -181,7 +187,7 @@ enum {
     T_STATS,
 };
 enum { F_MALLOC, F_CALLOC, F_POSIX, F_ALIGNED_ALLOC, F_MEMALIGN, F_VALLOC, F_PVALLOC, F_REALLOC };
-enum { FREE_PLAIN, FREE_SIZED, FREE_REALLOC0 };
+enum { FREE_PLAIN, FREE_SIZED, FREE_REALLOC0, FREE_ALIGNED_UNSIZED, FREE_USABLE, FREE_ALIGNED_ANY };
 
 typedef struct task {
     uint8_t kind, thread, form;
@@ -481,6 +487,21 @@ static void exec_free(const task *t)
             fuzz_fail("realloc(%p, 0) returned %p, expected NULL", s->p, q);
         break;
     }
+    /* The forms of C++'s deletes (operator delete(void *, align_val_t) and
+     * the sized ones), through the functions libhakmem.so's operators call;
+     * alignments up to 16 are the default one. */
+    case FREE_ALIGNED_UNSIZED:
+        hak_free_aligned_sized(s->p, s->align ? s->align : (size_t)1 << (s->id % 5), 0);
+        break;
+    case FREE_USABLE:
+        if (s->align)
+            hak_free_aligned_sized(s->p, s->align, s->usable);
+        else
+            hak_free_sized(s->p, s->usable);
+        break;
+    case FREE_ALIGNED_ANY:
+        hak_free_aligned_sized(s->p, s->align ? s->align : (size_t)1 << (s->id % 5), s->size);
+        break;
     }
     s->live = false;
 }
@@ -1004,9 +1025,11 @@ static void plan_op(plan *pl, reader *r)
         if (kind == 6)
             thread = rd_u8(r) % pl->nthreads;
         int s = pick_live(pl, s0 % NSLOT, thread);
+        static const uint8_t sized_form[4] = { FREE_SIZED, FREE_ALIGNED_UNSIZED, FREE_USABLE,
+                                               FREE_ALIGNED_ANY };
         if (s >= 0)
             plan_free(pl, (unsigned)s, thread,
-                      kind == 4 ? FREE_SIZED : kind == 14 ? FREE_REALLOC0 : FREE_PLAIN);
+                      kind == 4 ? sized_form[s0 >> 6] : kind == 14 ? FREE_REALLOC0 : FREE_PLAIN);
         return;
     }
     case 5: { /* ALIGNED */
@@ -1157,10 +1180,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             plan_end_phase(&pl);
     }
     plan_end_phase(&pl);
-    /* Everything live is freed, spread over the threads. */
+    /* Everything live is freed, spread over the threads and the forms. */
+    static const uint8_t end_form[5] = { FREE_PLAIN, FREE_SIZED, FREE_ALIGNED_UNSIZED,
+                                         FREE_USABLE, FREE_ALIGNED_ANY };
     for (unsigned s = 0; s < NSLOT; s++)
         if (pl.live[s])
-            plan_free(&pl, s, s % pl.nthreads, s & 1 ? FREE_SIZED : FREE_PLAIN);
+            plan_free(&pl, s, s % pl.nthreads, end_form[s % 5]);
     for (unsigned b = 0; b < NBULK; b++)
         if (pl.bulk_live[b])
             plan_bulk_free(&pl, b, b % pl.nthreads, b & 3);

@@ -79,8 +79,9 @@ class Ops:
     def free(self, slot, t=0):
         return self.op(FREE, t, slot)
 
-    def free_sized(self, slot, t=0):
-        return self.op(FREE_SIZED, t, slot)
+    # form: what the free passes, as C++'s deletes do (fuzz_ops.c, FREE_SIZED).
+    def free_sized(self, slot, t=0, form=0):
+        return self.op(FREE_SIZED, t, slot | form << 6)
 
     def aligned(self, slot, form, align, size, t=0):
         return self.op(ALIGNED, t, slot, form, ALIGNS.index(align), size_arg(size, self.tiers))
@@ -150,6 +151,18 @@ def ops_seeds():
             o.free_sized(i % 60)
         o.stats()
         seeds[f"aligned-{name}"] = o
+    # C++'s new and delete: every tier edge, then aligned new with the
+    # alignments operator new(size_t, align_val_t) gets, each freed by every
+    # form of delete (sized, aligned alone, usable size, size and alignment).
+    o = Ops(1)
+    for t in range(4):
+        for i, size in enumerate(SIZES[t][::3]):
+            o.malloc(i % 60, size).free_sized(i % 60, form=i % 4)
+    for i, align in enumerate(ALIGNS[:13]):
+        for j, size in enumerate((0, 32, 4097, 100000, 1048577)):
+            o.aligned(i % 60, ALIGNED_ALLOC, align, size).free_sized(i % 60, form=(i + j) % 4)
+    o.stats()
+    seeds["cxx-deletes"] = o
     # Hand-offs: blocks of every tier made by one thread, freed by others.
     o = Ops(4)
     sizes = [16, 1024, 1025, 32768, 65536, 1048577]
