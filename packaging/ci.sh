@@ -146,6 +146,8 @@ if ! cmp -s "$work/exported" "$work/symbols"; then
 fi
 ok "libhakmem0: exports exactly debian/libhakmem0.symbols ($(wc -l <"$work/exported") symbols)"
 expect "libhakmem0: DEBIAN/symbols" grep -q '^libhakmem.so.0 libhakmem0' "$x/libhakmem0/DEBIAN/symbols"
+expect "libhakmem0: depends on no C++ runtime ($(dpkg-deb -f "$debs/libhakmem0_${v}_$(dpkg --print-architecture).deb" Depends))" \
+    sh -c '! dpkg-deb -f "$1" Depends | grep -qE "libstdc\+\+|libc\+\+|libgcc"' sh "$debs/libhakmem0_${v}_$(dpkg --print-architecture).deb"
 expect "libhakmem0: ldconfig trigger" grep -q ldconfig "$x/libhakmem0/DEBIAN/triggers"
 for p in libhakmem0 hakmem; do
     expect "$p: prerm and postrm take hakmem out of /etc/ld.so.preload" \
@@ -230,6 +232,9 @@ rlib=$work/rx/usr/lib64/libhakmem.so.0
 soname=$(readelf -d "$rlib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 expect "libhakmem0.rpm: SONAME is libhakmem.so.0 ($soname)" test "$soname" = libhakmem.so.0
 expect "libhakmem0.rpm: provides libhakmem.so.0()(64bit)" sh -c 'rpm -qp --provides "$1" | grep -q "^libhakmem.so.0()(64bit)"' sh "$rl"
+expect "libhakmem0.rpm: exports the symbols of debian/libhakmem0.symbols, the 20 C++ operators included" \
+    sh -c 'nm -D --defined-only "$1" | awk "{ print \$3 }" | sort | cmp -s - "$2"' sh "$rlib" "$work/symbols"
+expect "libhakmem0.rpm: requires no C++ runtime" sh -c '! rpm -qp --requires "$1" | grep -qE "libstdc\+\+|libc\+\+"' sh "$rl"
 expect "libhakmem0.rpm: ldconfig in %post and %postun" sh -c \
     'rpm -qp --scripts "$1" | grep -q "postinstall program: /sbin/ldconfig" && rpm -qp --scripts "$1" | grep -q "postuninstall program: /sbin/ldconfig"' sh "$rl"
 for r in "$rl" "$rt"; do

@@ -46,6 +46,27 @@ check perl perl -e 'my %h; $h{"k$_"} = "x" x ($_ % 700) for 1..200000;
 seq 1 300000 | awk '{ print ($1 * 7919) % 300007 }' >"$tmp/numbers"
 check sort sort -n -S 64M "$tmp/numbers"
 
+# A g++-compiled program heavy on the C++ standard library (containers,
+# strings, exceptions, threads): same output, and its new and sized delete
+# are hakmem's.
+cxx=${top_builddir:-.}/tests/cxx_workload
+if [ -x "$cxx" ]; then
+    check cxx_workload "$cxx"
+    count=$((count + 1))
+    bound=$(LD_PRELOAD=$LIB LD_DEBUG=bindings "$cxx" 2>&1 >/dev/null |
+        grep -cE "to [^ ]*libhakmem\.so[.0-9]* \[0\]: normal symbol \`(_Znwm|_ZdlPvm)'")
+    if [ "${bound:-0}" -ge 2 ]; then
+        echo "PASS: cxx_workload's operator new and sized delete bind to libhakmem ($bound bindings)"
+    else
+        echo "FAIL: cxx_workload's operator new and sized delete do not bind to libhakmem"
+        fail=1
+    fi
+else
+    count=$((count + 1))
+    echo "FAIL: $cxx not built"
+    fail=1
+fi
+
 count=$((count + 1))
 maps=$(LD_PRELOAD=$LIB bash -c 'grep -c libhakmem /proc/$$/maps')
 if [ "${maps:-0}" -ge 1 ]; then
