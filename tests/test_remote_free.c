@@ -98,12 +98,24 @@ static void *freer_main(void *arg)
     return NULL;
 }
 
-/* An exhausted slab is parked FULL; a remote free wakes the owner through
- * its delayed list and the slab comes back into use. */
-Test(remote_free, full_slab_notifies_owner, .timeout = 30)
+/* Blocks the freer's cache handed back, counted on the owner's inbox
+ * without taking them (the list is ours to read: its pushers are gone). */
+static unsigned inbox_length(hak_heap *h)
+{
+    unsigned n = 0;
+    for (hak_block *b = atomic_load(&h->inbox); b != NULL && b != HAK_INBOX_CLOSED;
+         b = (hak_block *)hak_block_next(b))
+        n++;
+    return n;
+}
+
+/* Another thread frees blocks of our slabs into its own cache; when its
+ * cache flushes (here: at its exit) they come back to us in one batch on
+ * our inbox, and an exhausted (FULL) slab comes back into use when we take
+ * them. */
+Test(remote_free, frees_by_another_thread_come_back_in_a_batch, .timeout = 30)
 {
     test_watchdog(30);
-    unsigned cls = hak_tiny_class_of(1024);
     enum { N = 256 };
     void *p[N];
     for (int i = 0; i < N; i++)
@@ -112,24 +124,99 @@ Test(remote_free, full_slab_notifies_owner, .timeout = 30)
     hak_slab *s = hak_slab_of((uintptr_t)p[0], HAK_TINY_SLAB_SHIFT);
     cr_assert_eq(s->state, HAK_SLAB_FULL, "the first slab was handed out entirely");
     cr_assert_eq(atomic_load(&s->thread_free) & HAK_TF_TAG_MASK, HAK_TF_NOTIFY);
+    cr_assert_null(atomic_load(&h->inbox));
 
-    struct freer f = { &p[0], 1 };
+    struct freer f = { &p[0], 11 };
     test_run_threads(1, freer_main, &f, sizeof f);
-    cr_assert_not_null(atomic_load(&h->delayed), "the block went to the owner's delayed list");
+    cr_assert_eq(inbox_length(h), 11, "the freer's exit handed every block back (%u; slab list %u)", inbox_length(h), hak_tf_count(atomic_load(&s->thread_free)));
+    cr_assert_eq(hak_tf_count(atomic_load(&s->thread_free)), 0, "none by the slab route");
+    hak_remote_collect_inbox(h);
+    cr_assert_null(atomic_load(&h->inbox));
+    cr_assert_neq(s->state, HAK_SLAB_FULL, "slab is back in use");
+    cr_assert_eq(s->used, s->capacity - 11);
+    for (int i = 11; i < N; i++)
+        hak_free(p[i]);
+}
+
+/* The slab route: a block pushed onto a FULL slab's thread-free list wakes
+ * the owner through its inbox (the NOTIFY hand-off), later ones stay on the
+ * slab's list. */
+Test(remote_free, full_slab_notifies_owner, .timeout = 30)
+{
+    test_watchdog(30);
+    enum { N = 256 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = hak_malloc(1024);
+    hak_heap *h = hak_heap_current();
+    hak_slab *s = hak_slab_of((uintptr_t)p[0], HAK_TINY_SLAB_SHIFT);
+    cr_assert_eq(s->state, HAK_SLAB_FULL);
+    cr_assert_eq(atomic_load(&s->thread_free) & HAK_TF_TAG_MASK, HAK_TF_NOTIFY);
+
+    hak_block_mark_freed(p[0]);
+    hak_remote_free_push(s, p[0]);
+    cr_assert_eq(inbox_length(h), 1, "the block went to the owner's inbox");
     cr_assert_eq(atomic_load(&s->thread_free) & HAK_TF_TAG_MASK, HAK_TF_NORMAL);
-    hak_remote_collect_delayed(h);
-    cr_assert_null(atomic_load(&h->delayed));
+    hak_remote_collect_inbox(h);
+    cr_assert_null(atomic_load(&h->inbox));
     cr_assert_neq(s->state, HAK_SLAB_FULL, "slab is back in use");
     cr_assert_eq(s->used, s->capacity - 1);
 
-    /* Further remote frees take the plain thread-free path. */
-    struct freer g = { &p[1], 10 };
-    test_run_threads(1, freer_main, &g, sizeof g);
-    cr_assert_null(atomic_load(&h->delayed));
+    for (int i = 1; i <= 10; i++) {
+        hak_block_mark_freed(p[i]);
+        hak_remote_free_push(s, p[i]);
+    }
+    cr_assert_null(atomic_load(&h->inbox));
     cr_assert_eq(hak_remote_collect_slab(s), 10);
-    (void)cls;
     for (int i = 11; i < N; i++)
         hak_free(p[i]);
+}
+
+struct owner_args {
+    void **blocks;
+    int n;
+    pthread_barrier_t *handed, *exited;
+};
+
+static void *short_owner_main(void *arg)
+{
+    struct owner_args *a = arg;
+    for (int i = 0; i < a->n; i++)
+        a->blocks[i] = hak_malloc(64);
+    pthread_barrier_wait(a->handed);
+    return NULL;
+}
+
+/* An owner that exited closed its inbox: blocks handed back to it later go
+ * to their (abandoned) slabs instead, where an adopter finds them. */
+Test(remote_free, hand_over_to_an_exited_owner_takes_the_slab_route, .timeout = 30)
+{
+    test_watchdog(30);
+    enum { N = 100 };
+    void *blocks[N];
+    pthread_barrier_t handed;
+    pthread_barrier_init(&handed, NULL, 2);
+    struct owner_args a = { blocks, N, &handed, NULL };
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, short_owner_main, &a), 0);
+    pthread_barrier_wait(&handed);
+    pthread_join(tid, NULL);
+    hak_slab *s = hak_slab_of((uintptr_t)blocks[0], HAK_TINY_SLAB_SHIFT);
+    cr_assert_null(atomic_load(&s->owner), "the owner's exit abandoned the slab");
+    for (int i = 0; i < N; i++)
+        hak_block_mark_freed(blocks[i]);
+    hak_remote_free_hand_over(NULL, blocks, N);
+    /* Every block reached its slab's thread-free list, none was lost. */
+    unsigned waiting = 0;
+    for (int i = 0; i < N; i++) {
+        hak_slab *t = hak_slab_of((uintptr_t)blocks[i], HAK_TINY_SLAB_SHIFT);
+        if (t == s)
+            continue;
+        cr_assert_eq(t, s, "all %d blocks from one slab", N);
+    }
+    waiting = hak_tf_count(atomic_load(&s->thread_free));
+    cr_assert_eq(waiting, N);
+    pthread_barrier_destroy(&handed);
 }
 
 struct pc_args {

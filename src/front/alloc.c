@@ -5,7 +5,7 @@
  * (remote, Large, Huge, misuse).
  *
  * Maintenance runs here, at the front's safe points, never from inside a
- * mechanism: the thread's safe point (background thread, delayed frees,
+ * mechanism: the thread's safe point (background thread, the inbox of handed-back blocks,
  * learned caps, trim requests) at the top of every small miss, the purge
  * tick after every free that reached the pools, and one retry after
  * hak_purge_all when a tier could not map memory.
@@ -81,12 +81,6 @@ static hak_noreturn hak_cold void alloc_small_invalid(const void *p, const hak_s
                     s->block_size);
 }
 
-void hak_alloc_free_invalid(const void *p, const hak_slab *s)
-{
-    /* Reached from the fast path by a tail jump (api.h); never returns. */
-    alloc_small_invalid(p, s, "invalid free of");
-}
-
 void hak_alloc_double_free(const void *p, const hak_slab *s)
 {
     hak_fatal_block("double free of", p, alloc_tier(s), s->block_size);
@@ -137,15 +131,15 @@ hak_cold static void alloc_foreign(int op, const void *p)
     }
 }
 
-/* A Tiny/Mid block checked by a thread that does not own its slab (or a
- * pointer into a free slab).  Same checks as the fast path, then the
- * remote push. */
+/* A Tiny/Mid pointer that failed the checks of the inline paths, or given
+ * to realloc or malloc_usable_size: the same checks, reported with the
+ * reason and named after the call that was given p (hakmem(3),
+ * DIAGNOSTICS). */
 static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char *op)
 {
     /* relaxed: a slab freed under our feet would itself be misuse. */
     if (hak_unlikely(!atomic_load_explicit(&s->in_use, memory_order_relaxed)))
         hak_fatal_ptr(op, p, "not an allocated block");
-    /* Named after the call that was given p (hakmem(3), DIAGNOSTICS). */
     if (hak_unlikely(alloc_small_place(s, (uintptr_t)p) != ALLOC_BLOCK))
         alloc_small_invalid(p, s, op);
     hak_block *b = (hak_block *)p;
@@ -154,30 +148,36 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
     return b;
 }
 
-void hak_alloc_free_other(void *p, hak_slab *s, size_t expected)
+/* A free by a thread without a heap (before its first allocation, during
+ * its exit): straight to the slab, by the slab route. */
+static void alloc_free_heapless(hak_block *b, unsigned cls)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (hak_segmap_get(a) < HAK_SEGMAP_SMALL_MIN) {
-        /* A slot of the Tiny arena with no segment of ours (a gap someone
-         * else mapped into): not our pointer. */
-        hak_alloc_free_slow(p, hak_segmap_get(a), expected);
-        return;
-    }
-    hak_block *b = alloc_small_check(p, s, "invalid free of");
-    if (expected > s->block_size)
-        hak_alloc_size_mismatch(p, expected);
-    if (hak_secure.zero_on_free)
-        memset(b, 0, s->block_size);
-    hak_block_mark_freed(b);
-    hak_track_free(b, s->block_size);
+    uintptr_t a = (uintptr_t)b;
     if (hak_unlikely(hak_prof_active()))
         hak_prof_forget(b);
-    hak_heap *h = hak_heap_tls;
-    if (h != &hak_heap_empty)
-        h->cstats[s->cls].remote_frees++;
-    else
-        hak_stat_add(&hak_gstats.heapless_class_frees[s->cls], 1);
-    hak_remote_free_push(s, b);
+    hak_stat_add(&hak_gstats.heapless_class_frees[cls], 1);
+    hak_remote_free_push(hak_slab_of(a, hak_segmap_get(a)), b);
+}
+
+void hak_alloc_free_bad(void *p, size_t expected)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned map = hak_segmap_get(a);
+    if (map < HAK_SEGMAP_SMALL_MIN) {
+        /* A slot of the Tiny arena with no segment of ours (a gap someone
+         * else mapped into): not our pointer. */
+        hak_alloc_free_slow(p, map, expected);
+        return;
+    }
+    hak_slab *s = hak_slab_of(a, map);
+    hak_block *b = alloc_small_check(p, s, "invalid free of");
+    /* Passed after all: the slab's bump moved on between the two reads
+     * (only a racing misuse can make that happen).  Free it. */
+    if (expected > s->block_size)
+        hak_alloc_size_mismatch(p, expected);
+    hak_block_mark_freed(b);
+    hak_track_free(b, s->block_size);
+    hak_api_small_free_local(hak_heap_tls, s, map, b);
 }
 
 /* A safe point after a free that reached the pools: it is complete. */
@@ -268,6 +268,22 @@ void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
 
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
 {
+    if (h == &hak_heap_empty) {
+        h = hak_thread_heap_for_free();
+        if (h == NULL) {
+            alloc_free_heapless(p, cls);
+            return;
+        }
+        /* A fresh heap: its cache has room. */
+        if (hak_class_is_tiny(cls) ? hak_tiny_cache_push(&h->tiny[cls], p)
+                                   : hak_mid_cache_push(h, cls, p))
+            return;
+    }
+    /* The inline push counts only what it takes. */
+    if (hak_class_is_tiny(cls))
+        h->tiny[cls].frees++;
+    else
+        h->mid_frees[cls - HAK_TINY_CLASSES]++;
     if (hak_secure.zero_on_free) {
         /* Every local free of the secure profile comes here (its caches
          * run at cap 0, see runtime/thread.c).  The mark goes back on after

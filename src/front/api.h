@@ -4,15 +4,17 @@
  * place they are written: a Tiny or Mid cache hit is handled here with the
  * tiers' cache operations (tiers/tiny.h, tiers/mid.h), and everything else
  * leaves through one out-of-line call in alloc.c: hak_alloc_tiny_miss,
- * hak_alloc_small_miss, hak_alloc_small_overflow, hak_alloc_free_other,
- * hak_alloc_free_slow, hak_alloc_big, or a misuse report.
+ * hak_alloc_small_miss, hak_alloc_tiny_overflow, hak_alloc_small_overflow,
+ * hak_alloc_free_bad, hak_alloc_free_slow, hak_alloc_big, or a misuse
+ * report.
  *
  * Where is a tiny free handled?  hak_api_free_sized below: the Tiny arena's
- * range test gives the slab descriptor -> owner check -> block checks ->
- * hak_tiny_cache_push.  Every default check stays on this path: a pointer
- * that is not ours (outside the arena, or a slot nobody owns), not the start
- * of a block that was handed out (bounded by the slab's bump frontier), or
- * already freed (the freed mark) leaves it.
+ * range test gives the slab descriptor -> block checks -> push onto this
+ * thread's cache of the class (hak_tiny_cache_push), whichever thread's
+ * slab the block is from (small/heap.h).  Every default check stays on this
+ * path: a pointer that is not ours (outside the arena, or in a slot without
+ * a live slab), not the start of a block that was handed out (bounded by
+ * the slab's bump frontier), or already freed (the freed mark) leaves it.
  */
 #ifndef HAK_API_H
 #define HAK_API_H
@@ -30,10 +32,10 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p);
 void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p);
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed);
 void hak_alloc_free_slow(void *p, unsigned map, size_t expected);
-void hak_alloc_free_other(void *p, hak_slab *s, size_t expected);
+/* p failed the block-start test of the slab its address maps to. */
+hak_cold void hak_alloc_free_bad(void *p, size_t expected);
 /* Misuse reports; they abort.  Not declared noreturn so that the fast path
  * reaches them by a tail jump and needs no stack frame of its own. */
-hak_cold void hak_alloc_free_invalid(const void *p, const hak_slab *s);
 hak_cold void hak_alloc_double_free(const void *p, const hak_slab *s);
 hak_cold void hak_alloc_size_mismatch(const void *p, size_t size);
 void *hak_calloc_impl(size_t count, size_t size);
@@ -90,7 +92,7 @@ hak_inline void *hak_api_malloc(size_t size)
     return hak_alloc_big(size, 0, &zeroed);
 }
 
-/* b: a validated block of slab s, owned by h, marked freed. */
+/* b: a validated block of slab s, marked freed; h: this thread's heap. */
 hak_inline void hak_api_small_free_local(hak_heap *h, const hak_slab *s, unsigned map, void *b)
 {
     unsigned cls = s->cls;
@@ -100,14 +102,17 @@ hak_inline void hak_api_small_free_local(hak_heap *h, const hak_slab *s, unsigne
         hak_alloc_small_overflow(h, cls, b);
 }
 
-/* The checks of a free by the slab's owner, common to both paths below.
- * off: p's byte offset in the slab.  false: p left through a misuse
- * report (which aborts). */
+/* The checks every Tiny/Mid free passes inline.  off: p's byte offset in
+ * slab s.  A slab that holds no block handed out (free, never mapped, a
+ * gap of the arena: its bump is 0) fails the first one, so p is known to
+ * be a block of a live slab after it.  false: p left through
+ * hak_alloc_free_bad (misuse report, or a foreign pointer let go by the
+ * foreign_free policy) or another misuse report. */
 hak_inline bool hak_api_free_checks(void *p, const hak_slab *s, uintptr_t off, uintptr_t mark,
                                     size_t expected)
 {
     if (hak_unlikely(!hak_slab_offset_ok(s, off))) {
-        hak_alloc_free_invalid(p, s);
+        hak_alloc_free_bad(p, expected);
         return false;
     }
     const hak_block *b = p;
@@ -130,19 +135,13 @@ hak_inline void hak_api_free_segment(void *p, size_t expected)
     unsigned map = hak_segmap_get(a);
     if (hak_likely(map >= HAK_SEGMAP_SMALL_MIN)) {
         hak_slab *s = hak_slab_of_segment(a, map);
-        hak_heap *h = hak_heap_tls;
-        /* relaxed: only we store our own heap pointer here (heap.h). */
-        if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
-            uintptr_t mark = hak_block_mark;
-            if (!hak_api_free_checks(p, s, a - s->start, mark, expected))
-                return;
-            hak_block *b = p;
-            b->mark = mark;
-            hak_track_free(b, s->block_size);
-            hak_api_small_free_local(h, s, map, b);
+        uintptr_t mark = hak_block_mark;
+        if (!hak_api_free_checks(p, s, a - s->start, mark, expected))
             return;
-        }
-        hak_alloc_free_other(p, s, expected);
+        hak_block *b = p;
+        b->mark = mark;
+        hak_track_free(b, s->block_size);
+        hak_api_small_free_local(hak_heap_tls, s, map, b);
         return;
     }
     hak_alloc_free_slow(p, map, expected);
@@ -164,22 +163,16 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         if (p == NULL)
             __builtin_unreachable();
         hak_slab *s = hak_arena_slab_at(slot, mark);
-        hak_heap *h = hak_heap_tls;
-        /* relaxed: only we store our own heap pointer here (heap.h).  A
-         * slot no heap owns (not mapped, free, abandoned, someone else's
-         * mapping in a gap of the arena) has a NULL owner. */
-        if (hak_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == h)) {
-            if (!hak_api_free_checks(p, s, a & (HAK_TINY_SLAB_SIZE - 1), mark, expected))
-                return;
-            hak_block *b = p;
-            b->mark = mark;
-            hak_track_free(b, s->block_size);
-            hak_tiny_cache *c = s->cache;
-            if (hak_unlikely(!hak_tiny_cache_push(c, b)))
-                hak_alloc_tiny_overflow(h, c, b);
+        if (!hak_api_free_checks(p, s, a & (HAK_TINY_SLAB_SIZE - 1), mark, expected))
             return;
-        }
-        hak_alloc_free_other(p, s, expected);
+        hak_block *b = p;
+        b->mark = mark;
+        hak_track_free(b, s->block_size);
+        /* Into this thread's cache of the class, whoever owns the slab. */
+        hak_heap *h = hak_heap_tls;
+        hak_tiny_cache *c = (hak_tiny_cache *)((char *)h + s->cache_off);
+        if (hak_unlikely(!hak_tiny_cache_push(c, b)))
+            hak_alloc_tiny_overflow(h, c, b);
         return;
     }
     hak_api_free_segment(p, expected);

@@ -62,7 +62,10 @@ HAK_API int hak_stats_get(struct hak_stats *out)
             cs->allocs += pops;
             cs->cache_misses += misses;
             cs->cache_hits += pops > misses ? pops - misses : 0;
-            cs->frees += local + stats_peek(&st->remote_frees);
+            /* Every free of a block by a thread with a heap is a push into
+             * its cache, remote or not; remote_frees counts those of them
+             * handed back to another heap. */
+            cs->frees += local;
             cs->remote_frees += stats_peek(&st->remote_frees);
             cs->warm_hits += stats_peek(&st->warm_hits);
             cs->warm_misses += stats_peek(&st->warm_misses);

@@ -26,6 +26,9 @@
 
 static pthread_key_t thread_key;
 static bool thread_key_ready;
+/* This thread's heap was released by its exit destructor: later frees
+ * (other destructors) must not make it a new heap just for them. */
+static HAK_TLS bool thread_exited;
 
 /* malloc_trim requests (relaxed: a request, no data rides on it). */
 static _Atomic uint32_t thread_trim_epoch;
@@ -110,6 +113,7 @@ hak_heap *hak_thread_heap(void)
     h = hak_heap_acquire();
     if (h == NULL)
         return NULL;
+    hak_remote_inbox_open(h);
     hak_thread_apply_options(h);
     thread_apply_learned(h);
     if (hak_prof_active())
@@ -123,10 +127,18 @@ hak_heap *hak_thread_heap(void)
     return h;
 }
 
+hak_heap *hak_thread_heap_for_free(void)
+{
+    if (thread_exited)
+        return NULL;
+    hak_background_serve(); /* a safe point: no heap state is held */
+    return hak_thread_heap();
+}
+
 void hak_thread_safe_point(hak_heap *h)
 {
     hak_background_serve();
-    hak_remote_collect_delayed(h);
+    hak_remote_collect_inbox(h);
     /* relaxed: a hint; thread_apply_learned acquires. */
     if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
         thread_apply_learned(h);
@@ -163,7 +175,7 @@ void hak_thread_trim_all(void)
 static void thread_release(hak_heap *h)
 {
     hak_thread_flush_caches(h);
-    hak_remote_collect_delayed(h);
+    hak_remote_inbox_close(h);
     hak_abandon_heap_slabs(h);
     hak_warm_pool_release_empty(h, HAK_SEG_TINY, 0);
     hak_warm_pool_release_empty(h, HAK_SEG_MID, 0);
@@ -176,8 +188,10 @@ static void thread_exit(void *arg)
 {
     hak_heap *h = arg;
     /* Later calls from this thread (other destructors) start a new heap
-     * and re-register the key, so glibc calls us again for it. */
+     * if they allocate, and re-register the key, so glibc calls us again
+     * for it; frees alone take the slab route. */
     hak_heap_tls = &hak_heap_empty;
+    thread_exited = true;
     if (h != NULL && h != &hak_heap_empty)
         thread_release(h);
 }

@@ -14,6 +14,13 @@
  * or if this program forwards to the C library's allocator. */
 hak_heap *hak_thread_heap(void);
 
+/* The calling thread's heap for a free that did not fit in hak_heap_empty's
+ * caches: a thread that frees blocks other threads allocated gets a heap
+ * like any other, so its frees are cached and handed back in batches.
+ * NULL (the free takes the slab route) while the thread is exiting, when
+ * out of memory, or when forwarding. */
+hak_heap *hak_thread_heap_for_free(void);
+
 hak_inline hak_heap *hak_thread_heap_fast(void)
 {
     hak_heap *h = hak_heap_tls;

@@ -19,8 +19,9 @@ void hak_abandon_push(hak_slab *s)
  * warm pool or partial list, false if it turned out empty. */
 static bool abandon_take(hak_heap *h, hak_slab *s)
 {
-    /* s is ours alone now (popped with acquire). */
-    hak_slab_set_owner(s, h);
+    /* relaxed: s is ours alone now (popped with acquire); other threads
+     * read owner only to route hand-overs, which tolerate any value. */
+    atomic_store_explicit(&s->owner, h, memory_order_relaxed);
     s->link.next = s->link.prev = NULL;
     hak_remote_collect_slab(s);
     h->cstats[s->cls].adopted++;

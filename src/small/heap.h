@@ -10,6 +10,12 @@
  * returns its heap to a pool for the next thread, and remote freers may hold
  * a heap pointer briefly (see remote_free.c).
  *
+ * The caches do not care whose slab a block comes from: a thread frees any
+ * Tiny or Mid block into its own cache (as tcmalloc's thread caches do) and
+ * reuses it for its own mallocs.  Ownership matters only when blocks leave
+ * a cache for their slabs (a flush): blocks of other heaps' slabs are
+ * handed to their owners in one batch per owner (small/remote_free.c).
+ *
  * This floor keeps the struct, the TLS pointer, the registry of every heap
  * and the pool of released ones; a heap's life with its thread (creation on
  * first use, options, trim, exit) is runtime/thread.c.  The caches' fields
@@ -30,6 +36,7 @@
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
 #define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */
+#define HAK_INBOX_CLOSED ((hak_block *)1) /* see hak_heap.inbox */
 
 /* The owner's slabs of one small class (small/warm_pool.c). */
 typedef struct hak_class_slabs {
@@ -122,9 +129,13 @@ typedef struct hak_heap {
     struct hak_prof_heap *prof;         /* heap profiler's sampler, NULL when off (runtime/prof.h) */
     uint32_t live_countdown;            /* safe points to the next live-stats clock check (runtime/live.h) */
 
-    /* Blocks of full slabs freed by other threads (see slab.h NOTIFY).
-     * Many pushers, the owner takes the whole list at once. */
-    _Atomic(hak_block *) delayed;
+    /* The inbox: blocks of this heap's slabs that other threads handed
+     * back (small/remote_free.c), linked through their link words.  Many
+     * pushers (one CAS per batch), the owner takes the whole list with one
+     * exchange at its safe points (small/remote_collect.c).  While the heap
+     * has no thread it holds HAK_INBOX_CLOSED, and pushers hand each block
+     * to its slab instead. */
+    _Alignas(HAK_CACHE_LINE) _Atomic(hak_block *) inbox;
 
     /* ---- bookkeeping ---- */
     struct hak_heap *all_next;  /* registry of every heap, never unlinked */

@@ -5,9 +5,11 @@
  *   - a slab's thread-free list: swapped out whole, keeping its tag, and
  *     made the slab's local free list; the count in the word says how many
  *     blocks came, so nothing is walked;
- *   - the heap's delayed list (blocks of slabs the owner parked as FULL):
- *     swapped out whole, each block returned to its slab, which puts the
- *     slab back where refills find it.
+ *   - the heap's inbox (batches handed over by other threads' flushes, and
+ *     blocks of slabs the owner parked as FULL): swapped out whole, each
+ *     block returned to its slab, which puts a FULL slab back where refills
+ *     find it; a block whose slab changed owner since it was sent goes on
+ *     by the slab route.
  */
 #include "small/remote_collect.h"
 
@@ -62,15 +64,14 @@ unsigned hak_remote_collect_slab(hak_slab *s)
     return n;
 }
 
-void hak_remote_collect_delayed_slow(hak_heap *h)
+/* Return the blocks of a list taken from h's inbox. */
+static void remote_collect_list(hak_heap *h, hak_block *b)
 {
-    /* acquire: pairs with the pushers' release CAS. */
-    hak_block *b = atomic_exchange_explicit(&h->delayed, NULL, memory_order_acquire);
     while (b != NULL) {
         uintptr_t next = hak_block_next(b);
         unsigned shift = hak_segmap_get(next);
         if (next != 0 && hak_unlikely(shift < HAK_SEGMAP_SMALL_MIN))
-            hak_fatal_ptr("corrupted delayed-free list at", b, "a freed block was overwritten");
+            hak_fatal_ptr("corrupted inbox list at", b, "a freed block was overwritten");
         uintptr_t a = (uintptr_t)b;
         hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
         /* relaxed: equality with ourselves is stable (see heap.h). */
@@ -80,4 +81,27 @@ void hak_remote_collect_delayed_slow(hak_heap *h)
             hak_remote_free_push(s, b);
         b = (hak_block *)next;
     }
+}
+
+void hak_remote_collect_inbox_slow(hak_heap *h)
+{
+    /* acquire: pairs with the pushers' release CAS. */
+    remote_collect_list(h, atomic_exchange_explicit(&h->inbox, NULL, memory_order_acquire));
+}
+
+void hak_remote_inbox_close(hak_heap *h)
+{
+    /* acquire: as above; from now on pushers use the slab route. */
+    hak_block *b = atomic_exchange_explicit(&h->inbox, HAK_INBOX_CLOSED, memory_order_acquire);
+    if (b != HAK_INBOX_CLOSED)
+        remote_collect_list(h, b);
+}
+
+void hak_remote_inbox_open(hak_heap *h)
+{
+    /* relaxed: nothing is published with it; pushers that still see it
+     * closed use the slab route, which is always correct. */
+    hak_block *closed = HAK_INBOX_CLOSED;
+    atomic_compare_exchange_strong_explicit(&h->inbox, &closed, NULL, memory_order_relaxed,
+                                            memory_order_relaxed);
 }

@@ -11,14 +11,20 @@
  * returns the number of blocks. */
 unsigned hak_remote_collect_slab(hak_slab *s);
 
-/* Take the heap's delayed list and give each block back to its slab. */
-void hak_remote_collect_delayed_slow(hak_heap *h);
+/* Take the heap's inbox and give each block back to its slab. */
+void hak_remote_collect_inbox_slow(hak_heap *h);
 
-hak_inline void hak_remote_collect_delayed(hak_heap *h)
+hak_inline void hak_remote_collect_inbox(hak_heap *h)
 {
     /* relaxed: a hint; the exchange in the slow path acquires. */
-    if (atomic_load_explicit(&h->delayed, memory_order_relaxed) != NULL)
-        hak_remote_collect_delayed_slow(h);
+    if (atomic_load_explicit(&h->inbox, memory_order_relaxed) != NULL)
+        hak_remote_collect_inbox_slow(h);
 }
+
+/* The heap's thread is leaving: take what is in the inbox, and send later
+ * pushers to the slab route. */
+void hak_remote_inbox_close(hak_heap *h);
+/* A thread takes the heap (again): pushers may use the inbox. */
+void hak_remote_inbox_open(hak_heap *h);
 
 #endif

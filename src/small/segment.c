@@ -221,9 +221,12 @@ void hak_segment_release(unsigned kind, hak_slab **slabs, unsigned n)
         uint64_t bit = (uint64_t)1 << index;
         if (hak_unlikely((seg->free_mask & bit) != 0 || index == 0))
             hak_fatal_ptr("slab released twice at", (void *)s->start, "allocator state corrupted");
-        /* relaxed: only misuse checks read these from other threads. */
+        /* relaxed: only misuse checks read these from other threads.  A
+         * bump of 0 makes every inline free of a stale pointer into the
+         * slab fail its block-start test (front/api.h). */
         atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
         atomic_store_explicit(&s->in_use, 0, memory_order_relaxed);
+        __atomic_store_n(&s->bump, 0, __ATOMIC_RELAXED);
         s->state = HAK_SLAB_FREE;
         s->freed_ms = now;
         seg->free_mask |= bit;

@@ -14,6 +14,7 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
     s->block_size = ci->size;
     s->capacity = ci->capacity;
     s->cls = (uint8_t)cls;
+    s->cache_off = hak_class_is_tiny(cls) ? (uint16_t)(offsetof(hak_heap, tiny) + cls * sizeof(hak_tiny_cache)) : 0;
     /* Inverse of the odd part of the size mod 2^64 by Newton's iteration
      * (each step doubles the correct low bits: 3, 6, 12, 24, 48, 96). */
     unsigned tz = (unsigned)__builtin_ctz(ci->size);
@@ -32,14 +33,6 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
      * block, which the program then publishes itself. */
     atomic_store_explicit(&s->thread_free, HAK_TF_NORMAL, memory_order_relaxed);
     atomic_store_explicit(&s->in_use, 1, memory_order_relaxed);
-    hak_slab_set_owner(s, h);
-}
-
-void hak_slab_set_owner(hak_slab *s, hak_heap *h)
-{
-    s->cache = hak_class_is_tiny(s->cls) ? &h->tiny[s->cls] : NULL;
-    /* relaxed: remote freers only compare owner with their own heap; the
-     * owner's later reads of `cache` are its own. */
     atomic_store_explicit(&s->owner, h, memory_order_relaxed);
 }
 
@@ -104,7 +97,7 @@ bool hak_slab_arm_notify(hak_slab *s)
             return false;
         uintptr_t tag = old & HAK_TF_TAG_MASK;
         /* NOTIFY: already armed.  NOTIFYING: a block is on its way to our
-         * delayed list, which will put the slab back in use. */
+         * inbox, which will put the slab back in use. */
         if (tag != HAK_TF_NORMAL)
             return true;
         /* release: pairs with the remote freer's acquire when it reads the
@@ -119,7 +112,7 @@ bool hak_slab_arm_notify(hak_slab *s)
 void hak_slab_disarm_notify(hak_slab *s)
 {
     /* relaxed: the slab is back in the owner's pools; a remote freer that
-     * still sees NOTIFY just takes the slower delayed path, which is correct. */
+     * still sees NOTIFY just takes the slower inbox path, which is correct. */
     uintptr_t old = atomic_load_explicit(&s->thread_free, memory_order_relaxed);
     while ((old & HAK_TF_TAG_MASK) == HAK_TF_NOTIFY &&
            !atomic_compare_exchange_weak_explicit(&s->thread_free, &old,

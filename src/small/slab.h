@@ -3,11 +3,27 @@
  * and the small segments that hold them.
  *
  * A slab is owned by one heap (thread).  Only the owner touches the
- * owner-private fields (free list, bump index, used count, list links); other
- * threads free into it by pushing onto `thread_free` with one CAS and the
- * owner collects that list in batch.  The descriptor lives in the segment
- * header, so a slab's memory is all blocks and its first block is aligned
- * to the slab size.
+ * owner-private fields (free list, bump index, used count, list links).
+ * Blocks come back to it from other threads in batches through the owner
+ * heap's inbox (small/remote_free.c), or one at a time by pushing onto
+ * `thread_free` with one CAS, which the owner collects in batch.
+ *
+ * Descriptors live apart from the blocks (hardening: no overflow of a block
+ * reaches allocator metadata), so a slab's memory is all blocks and its
+ * first block is aligned to the slab size.  Where the descriptor lives:
+ *   - Tiny slabs of the Tiny arena: in the arena's descriptor array.  The
+ *     arena is one range of address space, HAK_ARENA_BYTES long, starting
+ *     at hak_block_mark (base/block.h); its first HAK_ARENA_DESC_BYTES hold
+ *     one descriptor per 64 KiB slot of the whole range, and Tiny segments
+ *     are placed after them (small/segment.c).  So a pointer's descriptor
+ *     is base + ((p - base) >> 9, rounded down to a descriptor), and the
+ *     same subtraction tells whether p is in the arena at all: the free
+ *     fast path needs no segment map lookup for Tiny blocks (front/api.h).
+ *     Slots of the array that describe no live slab read as zero (bump 0),
+ *     so a stray pointer into the range is never taken for a block.
+ *   - every other small slab (Mid pages; Tiny segments mapped outside the
+ *     arena when it is full, unavailable or disabled): in its segment's
+ *     header, which fills the segment's first slab.
  *
  * thread_free holds a list head (bits 4..47; blocks are 16-aligned), the
  * number of blocks on the list (bits 48..63, so the owner collects the list
@@ -15,7 +31,7 @@
  *   NORMAL     remote frees push blocks here, nothing else to do.
  *   NOTIFY     the owner saw the slab full and wants to hear of the next
  *              remote free: the first remote freer moves the tag to
- *              NOTIFYING, hands its block to the owner heap's `delayed` list
+ *              NOTIFYING, hands its block to the owner heap's inbox
  *              (so the owner puts the slab back in use) and resets NORMAL.
  *   NOTIFYING  that hand-off is in progress.
  *   ABANDONED  the owner exited and the slab had no free block: the next
@@ -31,7 +47,6 @@
 #include "internal.h"
 
 struct hak_heap;
-struct hak_tiny_cache;
 
 enum {
     HAK_TF_NORMAL = 0,
@@ -81,9 +96,10 @@ typedef struct hak_slab {
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
     hak_block *free;                  /* local free list, encoded links */
-    /* A Tiny slab's owner's cache of its class (small/heap.h), set with
-     * owner: where a free by the owner goes, one load away. */
-    struct hak_tiny_cache *cache;
+    /* A Tiny slab's class's cache in any heap: its byte offset in
+     * struct hak_heap (small/heap.h), so a free reaches the freeing
+     * thread's cache of the class with one load. */
+    uint16_t cache_off;
 
     /* Line 1: written by other threads (thread_free, lf_next); the owner's
      * list links, touched only on slow paths, fill it up. */
@@ -217,7 +233,7 @@ hak_inline bool hak_slab_offset_ok(const hak_slab *s, uintptr_t off)
 {
     uint64_t y = (uint64_t)off * s->block_inv;
     unsigned t = s->block_tz; /* 4..15: every block size is a multiple of 16 */
-    y = (y >> t) | (y << (64 - t));
+    y = (y >> t) | (y << (-t & 63)); /* a rotation, also for t == 0 (a zeroed descriptor) */
     return y < s->bump;
 }
 
@@ -227,14 +243,13 @@ hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
 {
     uint64_t y = (uint64_t)(addr - s->start) * s->block_inv;
     unsigned t = s->block_tz;
-    y = (y >> t) | (y << (64 - t));
+    y = (y >> t) | (y << (-t & 63)); /* a rotation, also for t == 0 (a zeroed descriptor) */
     return y < hak_slab_bump(s);
 }
 
 /* slab.c */
 void hak_slab_format(hak_slab *s, struct hak_heap *h, unsigned cls);
-/* Make h the owner of the formatted slab s (format, adoption). */
-void hak_slab_set_owner(hak_slab *s, struct hak_heap *h);
+
 /* Move up to `want` blocks into out[0..n): local free list, then collected
  * remote frees (small/remote_collect.c), then never-used blocks.  out[n-1] is the one to hand out
  * first.  Returns n. */

@@ -17,6 +17,7 @@
 #include "config/options.h"
 #include "config/secure.h"
 #include "small/abandon.h"
+#include "small/remote_free.h"
 #include "small/segment.h"
 
 bool hak_warm_pool_push(hak_heap *h, hak_slab *s)
@@ -109,11 +110,26 @@ void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
 
 void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
 {
+    /* Blocks of other heaps' slabs (a cache holds any block of its class)
+     * go back in one batch per owner. */
+    void *foreign[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
+    unsigned nforeign = 0;
     for (unsigned i = 0; i < n; i++) {
         uintptr_t a = (uintptr_t)blocks[i];
         hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
-        hak_warm_pool_return_block(h, s, (hak_block *)a);
+        /* relaxed: equality with ourselves is stable (see heap.h). */
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h) {
+            hak_warm_pool_return_block(h, s, (hak_block *)a);
+            continue;
+        }
+        foreign[nforeign++] = (void *)a;
+        if (nforeign == sizeof foreign / sizeof foreign[0]) {
+            hak_remote_free_hand_over(h, foreign, nforeign);
+            nforeign = 0;
+        }
     }
+    if (nforeign > 0)
+        hak_remote_free_hand_over(h, foreign, nforeign);
 }
 
 /* A slab for class cls from the empty cache or, in a batch, the segments. */

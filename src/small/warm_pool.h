@@ -18,9 +18,10 @@
  * can be had (out of memory). */
 unsigned hak_warm_pool_refill(hak_heap *h, unsigned cls, void **out, unsigned want);
 
-/* Give blocks (from h's caches, freed by h) back to their slabs, all owned
- * by h.  Slabs that regain free blocks return to the warm pool, slabs that
- * become empty go to the heap's empty-slab cache. */
+/* Give blocks (from h's caches) back to their slabs: h's own directly
+ * (slabs that regain free blocks return to the warm pool, slabs that
+ * become empty go to the heap's empty-slab cache), other heaps' in one
+ * batch per owner (small/remote_free.h). */
 void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n);
 /* One block back to its slab (owned by h). */
 void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b);

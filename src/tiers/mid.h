@@ -34,13 +34,14 @@ hak_inline void *hak_mid_cache_pop(hak_heap *h, unsigned cls)
     return b;
 }
 
-/* As hak_tiny_cache_push: the free is counted; false: full, b not taken. */
+/* As hak_tiny_cache_push: true: taken and counted; false: full, b not
+ * taken. */
 hak_inline bool hak_mid_cache_push(hak_heap *h, unsigned cls, void *b)
 {
     unsigned m = cls - HAK_TINY_CLASSES;
     uint32_t n = h->mid_count[m];
-    h->mid_frees[m]++;
     if (hak_likely(n < h->mid_cap[m])) {
+        h->mid_frees[m]++;
         uint32_t head = h->mid_head[m];
         h->mid_slots[m][head] = b;
         h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;

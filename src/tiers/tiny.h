@@ -46,17 +46,17 @@ hak_inline void *hak_tiny_cache_pop(hak_tiny_cache *c, size_t size)
     return b;
 }
 
-/* b is a validated block of one of the slabs whose cache c is, just marked
- * freed.  The free is counted either way; false: the cache is full and b
- * was not taken (tiers/cache.h, hak_cache_overflow, places it). */
+/* b is a validated block of c's class, just marked freed.  true: taken and
+ * counted; false: the cache is full (or hak_heap_empty's, never written)
+ * and b was not taken (the front's overflow entry counts and places it). */
 hak_inline bool hak_tiny_cache_push(hak_tiny_cache *c, void *b)
 {
     void **t = c->top;
-    c->frees++;
     /* >, not !=: a cap lowered since (learner) leaves top below base. */
     if (hak_likely(t > c->base)) {
         *--t = b;
         c->top = t;
+        c->frees++;
         return true;
     }
     return false;
