@@ -115,23 +115,27 @@ Test(warm_pool, push_remove_primitives)
 }
 
 /* Steady-state churn of mixed sizes: nearly every cache miss is served by a
- * warm slab (the design target is above 90%). */
+ * warm slab (the design target is above 90%).  Measured after a warm-up:
+ * each class's first miss finds no slab at all, and once the caches have
+ * grown to the working set the steady-state misses are few. */
 Test(warm_pool, random_mixed_hit_rate)
 {
-    enum { SLOTS = 400, OPS = 2000000 };
+    enum { SLOTS = 400, WARMUP = 200000, OPS = 2000000 };
     static void *slot[SLOTS];
     uint64_t rng = 7;
-    for (int op = 0; op < OPS; op++) {
+    struct hak_stats st0, st;
+    for (int op = 0; op < WARMUP + OPS; op++) {
+        if (op == WARMUP)
+            hak_stats_get(&st0);
         unsigned i = (unsigned)(test_rand(&rng) % SLOTS);
         if (slot[i])
             hak_free(slot[i]);
         slot[i] = hak_malloc(16 + test_rand(&rng) % 1009);
     }
-    struct hak_stats st;
     hak_stats_get(&st);
-    cr_assert_geq(st.warm_hits * 100, (st.warm_hits + st.warm_misses) * 90,
-                  "warm hits %lu misses %lu", (unsigned long)st.warm_hits,
-                  (unsigned long)st.warm_misses);
+    uint64_t hits = st.warm_hits - st0.warm_hits, misses = st.warm_misses - st0.warm_misses;
+    cr_assert_leq(misses * 10, hits + misses, "steady state: warm hits %lu misses %lu",
+                  (unsigned long)hits, (unsigned long)misses);
     for (int i = 0; i < SLOTS; i++)
         hak_free(slot[i]);
 }

@@ -64,6 +64,11 @@ void hak_thread_apply_options(hak_heap *h)
         h->batch[c] = b ? b : 1;
         h->drain_cap[c] = 0;
         h->free_run[c] = 0;
+        /* Growth (tiers/cache.h): up to twice the configured cap. */
+        uint32_t slots = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX;
+        uint32_t ceiling = 2 * (hak_class_is_tiny(c) ? tiny_cap : mid_cap);
+        h->cap_ceiling[c] = ceiling < slots ? ceiling : slots;
+        h->grow_mark[c] = HAK_CACHE_NO_OVERFLOW;
     }
     h->warm_cap = (uint32_t)hak_opt(HAK_OPT_WARM_POOL_MAX);
     h->prefill_budget = (uint32_t)hak_opt(HAK_OPT_PREFILL_BUDGET);

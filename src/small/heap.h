@@ -113,6 +113,10 @@ typedef struct hak_heap {
     hak_class_slabs slabs[HAK_SMALL_CLASSES];
     uint32_t batch[HAK_SMALL_CLASSES];  /* blocks per batch refill */
     uint32_t warm_cap;                  /* warm pool slots used per class */
+    /* Cache growth (tiers/cache.h): the most a class's cap may grow to,
+     * and its miss count at its last overflow. */
+    uint32_t cap_ceiling[HAK_SMALL_CLASSES];
+    uint64_t grow_mark[HAK_SMALL_CLASSES];
     /* Free-run drain (tiers/cache.h). */
     uint32_t free_run[HAK_SMALL_CLASSES];  /* overflows since the last refill */
     uint32_t drain_cap[HAK_SMALL_CLASSES]; /* cap to restore; 0: not draining */

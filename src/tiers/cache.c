@@ -60,6 +60,15 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
     return true;
 }
 
+/* See "Growth" in cache.h. */
+static void cache_grow(hak_heap *h, unsigned cls)
+{
+    uint32_t cap = cache_cap(h, cls);
+    uint32_t grown = cap * 2 < h->cap_ceiling[cls] ? cap * 2 : h->cap_ceiling[cls];
+    if (grown > cap)
+        cache_set_cap(h, cls, grown);
+}
+
 void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
 {
     if (h->drain_cap[cls] != 0) {
@@ -73,6 +82,11 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
         hak_warm_pool_return_blocks(h, &p, 1);
         h->cstats[cls].flush_blocks++;
     } else {
+        /* An earlier overflow, then misses, then this one: ping-pong. */
+        uint64_t misses = h->cstats[cls].slow_allocs;
+        if (h->grow_mark[cls] != HAK_CACHE_NO_OVERFLOW && misses != h->grow_mark[cls])
+            cache_grow(h, cls);
+        h->grow_mark[cls] = misses;
         /* Keep the newest half (count may exceed a cap lowered since). */
         cache_flush(h, cls, cache_count(h, cls) - cache_cap(h, cls) / 2);
         cache_fill(h, cls, &p, 1);

@@ -11,11 +11,22 @@
  * the slabs and no cached block is left pinning a mostly free slab when
  * the thread stops allocating (the purge can then return those slabs even
  * if the thread never calls us again).  The next miss restores the cap.
+ *
+ * Growth: a class that overflows with misses since its previous overflow moves
+ * a working set larger than its cache back and forth (a thread that frees
+ * bursts of blocks and allocates them again later, typically blocks other
+ * threads allocated).  Each such overflow doubles its cap, up to the heap's
+ * ceiling for the class (twice the configured cap, within the slots), so
+ * the blocks stay in the cache instead of going back to their slabs (and,
+ * for other threads' blocks, to their owners) only to be fetched again.
  */
 #ifndef HAK_CACHE_H
 #define HAK_CACHE_H
 
 #include "small/heap.h"
+
+/* hak_heap.grow_mark of a class that has not overflowed yet. */
+#define HAK_CACHE_NO_OVERFLOW UINT64_MAX
 
 /* The cache of class cls is empty: refill it.  false: no memory. */
 bool hak_cache_refill(hak_heap *h, unsigned cls);
