@@ -95,7 +95,7 @@ static hak_noreturn hak_cold void alloc_small_freed(const void *p, const hak_sla
 void hak_alloc_size_mismatch(const void *p, size_t size)
 {
     uintptr_t a = (uintptr_t)p;
-    const hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+    const hak_slab *s = hak_slab_of_block(a);
     hak_fatal_mismatch(false, p, size, alloc_tier(s), s->block_size, 0);
 }
 
@@ -156,7 +156,7 @@ static void alloc_free_heapless(hak_block *b, unsigned cls)
     if (hak_unlikely(hak_prof_active()))
         hak_prof_forget(b);
     hak_stat_add(&hak_gstats.heapless_class_frees[cls], 1);
-    hak_remote_free_push(hak_slab_of(a, hak_segmap_get(a)), b);
+    hak_remote_free_push(hak_slab_of_block(a), b);
 }
 
 void hak_alloc_free_bad(void *p, size_t expected)

@@ -14,6 +14,13 @@
 /* Time of the last purge pass; claimed by CAS so one thread runs a pass. */
 static _Atomic uint64_t purge_last_ms;
 
+/* Reading the clock costs more than the rest of a tick, and ticks come at
+ * every cache overflow: a thread reads it on one tick in PURGE_CLOCK_EVERY.
+ * Sizeable amounts have the background thread keeping time anyway; small
+ * ones wait a few more frees. */
+#define PURGE_CLOCK_EVERY 32
+static HAK_TLS uint32_t purge_ticks_left;
+
 void hak_purge_aged(uint64_t now_ms)
 {
     hak_segment_purge(now_ms, false);
@@ -36,6 +43,16 @@ void hak_purge_tick(void)
      * the decay of a sizeable amount. */
     if (retained >= HAK_DECAY_THREAD_MIN && delay > 0)
         hak_background_request();
+    if (delay == 0) {
+        /* Nothing may stay: no clock needed. */
+        hak_purge_all();
+        return;
+    }
+    if (purge_ticks_left != 0) {
+        purge_ticks_left--;
+        return;
+    }
+    purge_ticks_left = PURGE_CLOCK_EVERY - 1;
     uint64_t now_ms = hak_os_now_ms();
     /* relaxed: a hint, the CAS below decides. */
     uint64_t last = atomic_load_explicit(&purge_last_ms, memory_order_relaxed);

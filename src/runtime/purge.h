@@ -21,8 +21,10 @@
 #define HAK_DECAY_THREAD_MIN ((size_t)1 << 20)
 
 /* A safe point after a free reached the pools: purge what has aged past
- * the delay, at most twice per delay, and ask for the background thread
- * when a sizeable amount is retained.  Cheap when nothing is retained. */
+ * the delay (checked on one tick in 32 per thread, at most twice per
+ * delay), purge everything above retain_max, and ask for the background
+ * thread when a sizeable amount is retained.  Cheap when nothing is
+ * retained. */
 void hak_purge_tick(void);
 /* Purge what is older than the delay, as of now_ms (the background
  * thread's pass). */

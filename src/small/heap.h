@@ -33,6 +33,8 @@
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
 #define HAK_MID_RING_MAX    64  /* slots per Mid ring, a power of two */
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
+#define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
+#define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid ring */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
 #define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */

@@ -73,7 +73,7 @@ static void remote_collect_list(hak_heap *h, hak_block *b)
         if (next != 0 && hak_unlikely(shift < HAK_SEGMAP_SMALL_MIN))
             hak_fatal_ptr("corrupted inbox list at", b, "a freed block was overwritten");
         uintptr_t a = (uintptr_t)b;
-        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+        hak_slab *s = hak_slab_of_block(a);
         /* relaxed: equality with ourselves is stable (see heap.h). */
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
             hak_warm_pool_return_block(h, s, b);

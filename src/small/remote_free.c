@@ -130,7 +130,7 @@ static void remote_deliver(remote_group *g, unsigned n)
         for (;;) {
             hak_block *next = b == g[i].tail ? NULL : (hak_block *)hak_block_next(b);
             uintptr_t a = (uintptr_t)b;
-            hak_remote_free_push(hak_slab_of(a, hak_segmap_get(a)), b);
+            hak_remote_free_push(hak_slab_of_block(a), b);
             if (next == NULL)
                 break;
             b = next;
@@ -145,7 +145,7 @@ void hak_remote_free_hand_over(hak_heap *from, void *const *blocks, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         hak_block *b = blocks[i];
         uintptr_t a = (uintptr_t)b;
-        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+        hak_slab *s = hak_slab_of_block(a);
         if (from != NULL)
             from->cstats[s->cls].remote_frees++;
         /* relaxed: only routes the block; the taker checks again. */

@@ -43,6 +43,7 @@
 
 #include "base/block.h"
 #include "base/list.h"
+#include "base/segment_map.h"
 #include "base/size_class.h"
 #include "internal.h"
 
@@ -177,6 +178,17 @@ hak_inline hak_slab *hak_slab_of(uintptr_t addr, unsigned shift)
     if (shift == HAK_TINY_SLAB_SHIFT && hak_arena_contains(addr))
         return hak_arena_slab_at(hak_arena_slot(addr, hak_block_mark), hak_block_mark);
     return hak_slab_of_segment(addr, shift);
+}
+
+/* The slab of a block known to be a Tiny or Mid block (from a cache or a
+ * free list): the arena's array first, the segment map only outside it. */
+hak_inline hak_slab *hak_slab_of_block(uintptr_t addr)
+{
+    uintptr_t base = hak_block_mark;
+    uintptr_t slot = hak_arena_slot(addr, base);
+    if (hak_likely(slot < HAK_ARENA_DESC_BYTES))
+        return hak_arena_slab_at(slot, base);
+    return hak_slab_of_segment(addr, hak_segmap_get(addr));
 }
 
 /* Slab i of a small segment. */

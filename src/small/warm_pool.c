@@ -94,11 +94,9 @@ void hak_warm_pool_slab_empty(hak_heap *h, hak_slab *s)
     h->empty[kind][h->empty_count[kind]++] = s;
 }
 
-void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
+/* s was FULL or has no block out any more, after a block came back. */
+static hak_noinline void warm_pool_slab_changed(hak_heap *h, hak_slab *s)
 {
-    hak_block_set_next(b, s->free);
-    s->free = b;
-    s->used--;
     if (s->state == HAK_SLAB_FULL) {
         hak_list_remove(&h->slabs[s->cls].full, &s->link);
         hak_slab_disarm_notify(s);
@@ -106,6 +104,20 @@ void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
     }
     if (s->used == 0)
         hak_warm_pool_slab_empty(h, s);
+}
+
+/* Inlined into the flush loop: a flush returns blocks by the dozen. */
+hak_inline void warm_pool_give_back(hak_heap *h, hak_slab *s, hak_block *b)
+{
+    hak_block_set_next(b, s->free);
+    s->free = b;
+    if (hak_unlikely(--s->used == 0 || s->state == HAK_SLAB_FULL))
+        warm_pool_slab_changed(h, s);
+}
+
+void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
+{
+    warm_pool_give_back(h, s, b);
 }
 
 void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
@@ -116,10 +128,10 @@ void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
     unsigned nforeign = 0;
     for (unsigned i = 0; i < n; i++) {
         uintptr_t a = (uintptr_t)blocks[i];
-        hak_slab *s = hak_slab_of(a, hak_segmap_get(a));
+        hak_slab *s = hak_slab_of_block(a);
         /* relaxed: equality with ourselves is stable (see heap.h). */
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h) {
-            hak_warm_pool_return_block(h, s, (hak_block *)a);
+            warm_pool_give_back(h, s, (hak_block *)a);
             continue;
         }
         foreign[nforeign++] = (void *)a;

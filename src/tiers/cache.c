@@ -69,18 +69,26 @@ static void cache_grow(hak_heap *h, unsigned cls)
         cache_set_cap(h, cls, grown);
 }
 
+/* The cap of a class while it drains: a few blocks, so that a drained
+ * free costs a push and a share of one flush, and what stays cached when
+ * the run ends pins a few slabs at most. */
+static uint32_t cache_drain_cap(unsigned cls)
+{
+    return hak_class_is_tiny(cls) ? HAK_DRAIN_CAP_TINY : HAK_DRAIN_CAP_MID;
+}
+
 void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
 {
     if (h->drain_cap[cls] != 0) {
-        /* Draining: cap 0, every free comes here. */
-        hak_warm_pool_return_blocks(h, &p, 1);
-        h->cstats[cls].flush_blocks++;
-    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS && cache_cap(h, cls) != 0) {
+        /* Draining: every cache-full of frees goes back at once. */
+        cache_flush(h, cls, cache_count(h, cls));
+        cache_fill(h, cls, &p, 1);
+    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&
+               cache_cap(h, cls) > cache_drain_cap(cls)) {
         h->drain_cap[cls] = cache_cap(h, cls);
         cache_flush(h, cls, cache_count(h, cls));
-        cache_set_cap(h, cls, 0);
-        hak_warm_pool_return_blocks(h, &p, 1);
-        h->cstats[cls].flush_blocks++;
+        cache_set_cap(h, cls, cache_drain_cap(cls));
+        cache_fill(h, cls, &p, 1);
     } else {
         /* An earlier overflow, then misses, then this one: ping-pong. */
         uint64_t misses = h->cstats[cls].slow_allocs;

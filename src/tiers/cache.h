@@ -7,10 +7,12 @@
  *
  * Free-run drain: a class whose cache overflowed HAK_DRAIN_OVERFLOWS times
  * with no refill in between is in a run of frees (a structure being torn
- * down).  Its cap drops to 0, so the rest of the run goes straight back to
- * the slabs and no cached block is left pinning a mostly free slab when
- * the thread stops allocating (the purge can then return those slabs even
- * if the thread never calls us again).  The next miss restores the cap.
+ * down).  Its cap drops to a few blocks (HAK_DRAIN_CAP_TINY, _MID) and each
+ * overflow then sends the whole cache back, so the rest of the run goes
+ * back to the slabs a few blocks at a time, and at most those few blocks
+ * are left pinning a mostly free slab when the thread stops allocating
+ * (the purge can then return the others even if the thread never calls us
+ * again).  The next miss restores the cap.
  *
  * Growth: a class that overflows with misses since its previous overflow moves
  * a working set larger than its cache back and forth (a thread that frees
