@@ -1,13 +1,18 @@
 /*
  * internal.h - constants and macros shared by every part of hakmem.
  *
- * Address space layout (see ../shared/DESIGN.md):
+ * The architecture (floors, the life of a malloc and a free, memory
+ * orderings, where each key acts) is docs/ARCHITECTURE.md.
+ *
+ * Address space layout:
  *   - Memory comes from the OS in 4 MiB segments aligned to their size, so
  *     ptr -> segment is a mask.  A byte per segment in the segment map says
  *     what kind of segment a region is (or that it is not ours).
  *   - Tiny segments hold 64 KiB slabs, Mid segments 256 KiB pages (both use
  *     the same slab machinery), Large segments 4 KiB-page runs, Huge blocks
- *     are their own segment-aligned mapping.
+ *     are their own segment-aligned mapping.  Tiny segments are placed in
+ *     the Tiny arena, which keeps their slab descriptors in one array
+ *     (small/slab.h).
  */
 #ifndef HAK_INTERNAL_H
 #define HAK_INTERNAL_H
