@@ -232,9 +232,10 @@ void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
 
 /* ---- the Tiny and Mid miss and overflow ---- */
 
-void *hak_alloc_tiny_miss(size_t size)
+HAK_FRAME void *hak_alloc_small_miss_size(size_t size)
 {
-    return hak_alloc_small_miss(hak_tiny_class_of(size));
+    return hak_alloc_small_miss(size <= HAK_TINY_MAX ? hak_tiny_class_of(size)
+                                                     : hak_mid_class_of(size));
 }
 
 HAK_FRAME void *hak_alloc_small_miss(unsigned cls)

@@ -3,7 +3,7 @@
  * exports (alloc.c) and the standard names (interpose.c).  This is the one
  * place they are written: a Tiny or Mid cache hit is handled here with the
  * tiers' cache operations (tiers/tiny.h, tiers/mid.h), and everything else
- * leaves through one out-of-line call in alloc.c: hak_alloc_tiny_miss,
+ * leaves through one out-of-line call in alloc.c: hak_alloc_small_miss_size,
  * hak_alloc_small_miss, hak_alloc_tiny_overflow, hak_alloc_small_overflow,
  * hak_alloc_free_bad, hak_alloc_free_slow, hak_alloc_big, or a misuse
  * report.
@@ -26,7 +26,8 @@
 #include "tiers/tiny.h"
 
 /* alloc.c */
-void *hak_alloc_tiny_miss(size_t size);
+/* malloc(size), size <= HAK_MID_MAX, missed its cache. */
+void *hak_alloc_small_miss_size(size_t size);
 void *hak_alloc_small_miss(unsigned cls);
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p);
 void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p);
@@ -73,7 +74,14 @@ hak_inline void *hak_api_small_alloc(unsigned cls)
     return hak_class_is_tiny(cls) ? hak_api_tiny_alloc(cls) : hak_api_mid_alloc(cls);
 }
 
-hak_inline void *hak_api_malloc(size_t size)
+/* The malloc fast path.  A Tiny or Mid cache hit is served here; a miss
+ * leaves through miss(size), by a tail call, so the hit path needs no stack
+ * frame; sizes beyond Mid go to hak_alloc_big, and if that fails and
+ * big_failed is given, to big_failed(size).  malloc passes
+ * hak_alloc_small_miss_size and no big_failed; operator new passes its own
+ * two, which add the C++ failure path (front/cxx.c). */
+hak_inline void *hak_api_malloc_or(size_t size, void *(*miss)(size_t),
+                                   void *(*big_failed)(size_t))
 {
     if (hak_likely(size <= HAK_TINY_MAX)) {
         /* The class comes from the heap's own table, indexed by the size:
@@ -84,12 +92,25 @@ hak_inline void *hak_api_malloc(size_t size)
         hak_tiny_cache *c = hak_heap_tiny_cache_of(hak_heap_tls, size);
         if (hak_likely(hak_tiny_cache_has(c)))
             return hak_tiny_cache_pop(c, hak_classes[hak_tiny_class_of(size)].size);
-        return hak_alloc_tiny_miss(size);
+        return miss(size);
     }
-    if (hak_likely(size <= HAK_MID_MAX))
-        return hak_api_mid_alloc(hak_mid_class_of(size));
+    if (hak_likely(size <= HAK_MID_MAX)) {
+        unsigned cls = hak_mid_class_of(size);
+        hak_heap *h = hak_heap_tls;
+        if (hak_likely(hak_mid_cache_has(h, cls)))
+            return hak_mid_cache_pop(h, cls);
+        return miss(size);
+    }
     bool zeroed;
-    return hak_alloc_big(size, 0, &zeroed);
+    void *p = hak_alloc_big(size, 0, &zeroed);
+    if (big_failed != NULL && hak_unlikely(p == NULL))
+        return big_failed(size);
+    return p;
+}
+
+hak_inline void *hak_api_malloc(size_t size)
+{
+    return hak_api_malloc_or(size, hak_alloc_small_miss_size, NULL);
 }
 
 /* b: a validated block of slab s, marked freed; h: this thread's heap. */

@@ -38,14 +38,30 @@ void *hak_cxx_alloc(size_t size, size_t align)
     return align == 0 ? hak_api_malloc(size) : hak_aligned_impl(align, size);
 }
 
-/* The malloc fast path; NULL leaves for the failure path (the handler
- * loop, std::bad_alloc or nullptr). */
+/* What the malloc fast path leaves to out of line, for new and for new
+ * (nothrow): a cache miss, then the failure path (the handler loop,
+ * std::bad_alloc or nullptr) if it found no memory; or the failure path
+ * after a Large or Huge allocation failed.  Entered by a tail call, so a
+ * cache hit in operator new needs no stack frame, as in malloc. */
+static HAK_FRAME void *cxx_new_miss(size_t size)
+{
+    void *p = hak_alloc_small_miss_size(size);
+    return hak_likely(p != NULL) ? p : hak_cxx_new_failed(size, 0, false);
+}
+
+static HAK_FRAME void *cxx_new_nothrow_miss(size_t size)
+{
+    void *p = hak_alloc_small_miss_size(size);
+    return hak_likely(p != NULL) ? p : hak_cxx_new_failed(size, 0, true);
+}
+
+static void *cxx_new_big_failed(size_t size) { return hak_cxx_new_failed(size, 0, false); }
+static void *cxx_new_nothrow_big_failed(size_t size) { return hak_cxx_new_failed(size, 0, true); }
+
 hak_inline void *cxx_new(size_t size, bool nothrow)
 {
-    void *p = hak_api_malloc(size);
-    if (hak_likely(p != NULL))
-        return p;
-    return hak_cxx_new_failed(size, 0, nothrow);
+    return nothrow ? hak_api_malloc_or(size, cxx_new_nothrow_miss, cxx_new_nothrow_big_failed)
+                   : hak_api_malloc_or(size, cxx_new_miss, cxx_new_big_failed);
 }
 
 /* The forms that take an alignment: the allocator's own aligned path
