@@ -1,8 +1,9 @@
 #!/bin/sh
 # CI for the fuzz targets: build them (make fuzz) in BUILD_DIR, then run each
-# target for FUZZ_CI_SECONDS (60) with libFuzzer and as long with AFL++:
-# about 4 minutes in all, plus the build.  Fails on any crash, leak, hang
-# or sanitizer report (fuzz/run exits 1), printing how to reproduce it.
+# target for FUZZ_CI_SECONDS (60) with libFuzzer and as long with AFL++, and
+# fuzz_ops once more with libFuzzer under profile = secure (its checked
+# path): about 5 minutes in all, plus the build.  Fails on any crash, leak,
+# hang or sanitizer report (fuzz/run exits 1), printing how to reproduce it.
 #
 # Usage: fuzz/ci.sh BUILD_DIR
 #   BUILD_DIR is configured here (--enable-werror) if it has no Makefile.
@@ -29,6 +30,8 @@ for target in fuzz_ops fuzz_config; do
         "$src/fuzz/run" "$target" "$seconds" "$engine" || failed="$failed $target/$engine"
     done
 done
+printf '\n==== fuzz_ops with libfuzzer, profile = secure, %ss\n' "$seconds"
+HAKMEM_PROFILE=secure "$src/fuzz/run" fuzz_ops "$seconds" libfuzzer || failed="$failed fuzz_ops/libfuzzer/secure"
 if [ -n "$failed" ]; then
     printf '\nfuzz/ci.sh: FAILED:%s (findings under %s)\n' "$failed" "$FUZZ_FINDINGS"
     exit 1

@@ -69,7 +69,7 @@ struct hak_class_stat {
 
 struct hak_tier_stat {
     uint64_t allocs, frees;
-    uint64_t bytes_in_use; /* block sizes, as handed out */
+    uint64_t bytes_in_use; /* usable sizes of the live blocks */
 };
 
 struct hak_stats {

@@ -5,7 +5,8 @@
  *
  *   abort   SIGABRT after exactly one line on stderr that starts with
  *           "hakmem: " and contains the expected words
- *   segv    SIGSEGV (a guard page of the secure profile)
+ *   segv    SIGSEGV (a guard page of the secure profile, or its
+ *           inaccessible malloc(0))
  *   exit N  normal exit with status N, stderr as expected
  *
  * Besides, two processes must encode free-list links with different keys,
@@ -164,14 +165,15 @@ static int order_probe(void)
     return 0;
 }
 
-/* After free (and in a reused block), the bytes past the allocator's two
- * link words read as zero: exit 0 if they do, 1 if not. */
-static int zero_probe(int tier)
+/* After free (and in a reused block), the block reads as zero: from its
+ * first byte with the secure profile's quarantine (nothing is kept in a
+ * freed block), past the allocator's two link words with zero_on_free
+ * alone.  Exit 0 if it does, 1 if not. */
+static int zero_probe(int tier, size_t from)
 {
     size_t n = tier_size[tier];
     unsigned char *p = filled(n);
     free(p);
-    size_t from = 16;
     for (size_t i = from; i < n; i++)
         if (((volatile unsigned char *)p)[i] != 0)
             return 1;
@@ -245,7 +247,10 @@ static int run_case(const char *name)
         }
         snprintf(what, sizeof what, "zero_%s", tier_name[t]);
         if (strcmp(name, what) == 0)
-            return zero_probe(t);
+            return zero_probe(t, 16);
+        snprintf(what, sizeof what, "zero_whole_%s", tier_name[t]);
+        if (strcmp(name, what) == 0)
+            return zero_probe(t, 0);
     }
     if (strcmp(name, "free_stack") == 0) {
         free(hide(buf + 16));
@@ -333,6 +338,66 @@ static int run_case(const char *name)
         free(q);
         return 0;
     }
+    /* hardened_malloc's test programs, as they are written there. */
+    if (strcmp(name, "invalid_free_small_region") == 0) {
+        char *p = filled(16);
+        free(hide(p + 4096 * 4));
+        return 0;
+    }
+    if (strcmp(name, "usable_never_handed_out") == 0) {
+        char *p = filled(16);
+        return (int)malloc_usable_size(hide(p + 4096 * 4)) & 1;
+    }
+    if (strcmp(name, "realloc_never_handed_out") == 0) {
+        char *p = filled(16);
+        hide(realloc(hide(p + 4096 * 4), 64));
+        return 0;
+    }
+    if (strcmp(name, "overflow_small_1_byte") == 0 || strcmp(name, "overflow_small_8_byte") == 0 ||
+        strcmp(name, "overflow_mid_1_byte") == 0) {
+        char *p = filled(strstr(name, "_mid_") ? 3000 : 8);
+        size_t usable = malloc_usable_size(p);
+        if (strstr(name, "_8_"))
+            ((volatile char *)p)[usable + 7] ^= 1;
+        else
+            ((volatile char *)p)[usable] = 1;
+        free(p);
+        return 0;
+    }
+    if (strcmp(name, "write_after_free_small_reuse") == 0 ||
+        strcmp(name, "write_after_free_large_reuse") == 0) {
+        int large = strstr(name, "large") != NULL;
+        size_t n = large ? 256 * KiB : 128;
+        char *p = filled(n);
+        free(p);
+        hide(malloc(n));
+        ((volatile char *)p)[large ? 64 * KiB + 1 : 65] = 'a';
+        for (int i = 0; i < 100000; i++)
+            free(hide(malloc(n)));
+        return 0;
+    }
+    if (strcmp(name, "read_zero_size") == 0) {
+        char *p = malloc(0);
+        printf("%d\n", *(volatile char *)hide(p));
+        return 0;
+    }
+    if (strcmp(name, "write_zero_size") == 0) {
+        char *p = malloc(0);
+        *(volatile char *)hide(p) = 5;
+        return 0;
+    }
+    if (strcmp(name, "malloc_zero_different") == 0) {
+        void *p = malloc(0), *q = malloc(0);
+        if (p == NULL || p == q || malloc_usable_size(p) != 0)
+            return 1;
+        char *r = realloc(p, 100);
+        if (r == NULL)
+            return 2;
+        memset(r, 1, 100);
+        free(r);
+        free(q);
+        return 0;
+    }
     if (strcmp(name, "key") == 0)
         return key_probe();
     if (strcmp(name, "order") == 0)
@@ -347,6 +412,9 @@ static int run_case(const char *name)
     { prefix "Tiny", NULL, kind, words, 0, row, "Tiny" },                          \
     { prefix "Mid", NULL, kind, words, 0, row, "Mid" },                            \
     { prefix "Large", NULL, kind, words, 0, row, "Large" }
+
+/* A case under profile = secure. */
+#define SECURE(name, kind, words, row, col) { name, "HAKMEM_PROFILE=secure", kind, words, 0, row, col }
 
 static const struct expect cases[] = {
     T4("double_free_", "double free", EXP_ABORT, "double free of"),
@@ -389,9 +457,33 @@ static const struct expect cases[] = {
     { "guard_under_Huge", "HAKMEM_PROFILE=secure", EXP_SEGV, NULL, 0, "secure: write 1 byte before the block", "Huge" },
     { "guard_over_Large", NULL, EXP_EXIT, NULL, 0, "default: write 1 byte past the block", "Large" },
     { "realloc_grow_Huge", "HAKMEM_PROFILE=secure", EXP_EXIT, NULL, 0, "secure: realloc grows a guarded block", "Huge" },
-    { "zero_Tiny", "HAKMEM_PROFILE=secure", EXP_EXIT, NULL, 0, "secure: freed block reads zero", "Tiny" },
-    { "zero_Mid", "HAKMEM_PROFILE=secure", EXP_EXIT, NULL, 0, "secure: freed block reads zero", "Mid" },
-    { "zero_Large", "HAKMEM_PROFILE=secure", EXP_EXIT, NULL, 0, "secure: freed block reads zero", "Large" },
+    SECURE("zero_whole_Tiny", EXP_EXIT, NULL, "secure: freed block reads zero, every byte", "Tiny"),
+    SECURE("zero_whole_Mid", EXP_EXIT, NULL, "secure: freed block reads zero, every byte", "Mid"),
+    SECURE("zero_whole_Large", EXP_EXIT, NULL, "secure: freed block reads zero, every byte", "Large"),
+    { "zero_Tiny", "HAKMEM_ZERO_ON_FREE=1", EXP_EXIT, NULL, 0, "zero_on_free: freed block reads zero past 16 bytes", "Tiny" },
+    { "invalid_free_small_region", NULL, EXP_ABORT, "never handed out: Tiny block of 16 bytes", 0,
+      "free of a block never handed out (16 KiB on from a 16-byte block)", "Tiny" },
+    { "usable_never_handed_out", NULL, EXP_ABORT, "never handed out: Tiny block of 16 bytes", 0,
+      "malloc_usable_size of a block never handed out", "Tiny" },
+    { "realloc_never_handed_out", NULL, EXP_ABORT, "never handed out: Tiny block of 16 bytes", 0,
+      "realloc of a block never handed out", "Tiny" },
+    SECURE("overflow_small_1_byte", EXP_ABORT, "buffer overflow past the end of",
+           "secure: 1 byte written past malloc_usable_size", "Tiny"),
+    SECURE("overflow_small_8_byte", EXP_ABORT, "buffer overflow past the end of",
+           "secure: 8th byte past malloc_usable_size changed", "Tiny"),
+    SECURE("overflow_mid_1_byte", EXP_ABORT, "buffer overflow past the end of",
+           "secure: 1 byte written past malloc_usable_size", "Mid"),
+    { "overflow_small_1_byte", NULL, EXP_EXIT, NULL, 0, "default: 1 byte written past malloc_usable_size", "Tiny" },
+    SECURE("write_after_free_small_reuse", EXP_ABORT, "write after free to",
+           "secure: write after free, then 100,000 reuses of 128 B", "Tiny"),
+    SECURE("write_after_free_large_reuse", EXP_ABORT, "write after free to",
+           "secure: write after free, then 100,000 reuses of 256 KiB", "Large"),
+    SECURE("double_free_Tiny", EXP_ABORT, "double free of", "secure: double free (the freed block reads zero)",
+           "Tiny"),
+    SECURE("read_zero_size", EXP_SEGV, NULL, "secure: read of malloc(0)", "any"),
+    SECURE("write_zero_size", EXP_SEGV, NULL, "secure: write to malloc(0)", "any"),
+    SECURE("malloc_zero_different", EXP_EXIT, NULL, "secure: malloc(0) unique, usable 0, realloc and free work",
+           "any"),
     { "zero_Tiny", NULL, EXP_EXIT, NULL, 1, "default: freed block keeps its data", "Tiny" },
     { "zero_Large", NULL, EXP_EXIT, NULL, 1, "default: freed block keeps its data", "Large" },
 };
@@ -473,7 +565,7 @@ static int check_case(const struct expect *c, char *verdict, size_t cap)
     }
     case EXP_SEGV:
         if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) {
-            snprintf(verdict, cap, "SIGSEGV (guard page)");
+            snprintf(verdict, cap, "SIGSEGV (inaccessible page)");
             return 0;
         }
         break;

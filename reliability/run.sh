@@ -133,7 +133,7 @@ if [ "${RELIABILITY_BENCH:-0}" = 1 ]; then
         sh "$HERE/secure_overhead.sh" "$B"
 else
     step "secure profile: benchmarks run, overhead (quick figures)" 300 \
-        env REPS=3 SCALE=0.2 NO_BUILD=1 NO_CALLGRIND=1 sh "$HERE/secure_overhead.sh" "$B"
+        env REPS=2 SCALE=0.2 NO_BUILD=1 NO_CALLGRIND=1 sh "$HERE/secure_overhead.sh" "$B"
 fi
 
 printf '\n==== summary (%s s)\n' "$(($(date +%s) - t_all))"

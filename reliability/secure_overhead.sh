@@ -1,10 +1,11 @@
 #!/bin/sh
 # secure_overhead.sh BUILDDIR - what profile = secure costs (guard pages,
-# zero-on-free, random free-list order), through the preloaded library.
+# zero-on-free, random free-list order, canaries, quarantine, inaccessible
+# malloc(0)), through the preloaded library.
 #
 # 1. Throughput of bench/ programs (tiny_hot 64 B, random_mixed, mid_mixed,
 #    large_mixed, larson with 4 threads) under the default profile, the
-#    secure profile and each of its three switches alone, interleaved REPS
+#    secure profile and each of its six switches alone, interleaved REPS
 #    times (this machine's timings drift: interleaving makes the drift hit
 #    all alike), median ops/s of each, ratio to the default.
 # 2. Instructions per malloc+free pair (valgrind --tool=callgrind on
@@ -40,15 +41,19 @@ variant_env() {
     guard_pages) echo "HAKMEM_GUARD_PAGES=1" ;;
     zero_on_free) echo "HAKMEM_ZERO_ON_FREE=1" ;;
     random_freelist) echo "HAKMEM_RANDOM_FREELIST=1" ;;
+    canaries) echo "HAKMEM_CANARIES=1" ;;
+    quarantine) echo "HAKMEM_QUARANTINE=64" ;;
+    zero_size_guard) echo "HAKMEM_ZERO_SIZE_GUARD=1" ;;
     esac
 }
-VARIANTS="default secure guard_pages zero_on_free random_freelist"
+SWITCHES="guard_pages zero_on_free random_freelist canaries quarantine zero_size_guard"
+VARIANTS="default secure $SWITCHES"
 
 failed=0
 echo "Median ops/s over $REPS interleaved runs (scale $SCALE), and the ratio to the default profile:"
 echo
-echo "| benchmark | default | secure | guard_pages only | zero_on_free only | random_freelist only |"
-echo "|---|--:|--:|--:|--:|--:|"
+echo "| benchmark | default | secure | guard_pages only | zero_on_free only | random_freelist only | canaries only | quarantine only | zero_size_guard only |"
+echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
 for spec in "tiny_hot -z 64" "random_mixed" "mid_mixed" "large_mixed" "larson -t 4"; do
     for v in $VARIANTS; do : >"$out/$v"; done
     # shellcheck disable=SC2086
@@ -70,7 +75,7 @@ for spec in "tiny_hot -z 64" "random_mixed" "mid_mixed" "large_mixed" "larson -t
     done
     d=$(median <"$out/default")
     line="| $spec | $(printf '%.3g' "$d")"
-    for v in secure guard_pages zero_on_free random_freelist; do
+    for v in secure $SWITCHES; do
         m=$(median <"$out/$v")
         line="$line | $(awk -v m="$m" -v d="$d" 'BEGIN { printf "%.3g (%.2fx)", m, m / d }')"
     done

@@ -65,7 +65,7 @@ static void expect_abort_line(void (*fn)(void), const char *line, const char *wh
     int status = test_run_child(fn, err, sizeof err);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
               "%s: no abort (status %#x), stderr: %s", what, status, err);
-    cr_assert_str_eq(err, line, "%s", what);
+    cr_assert_str_eq(err, line, "%s: stderr was %s", what, err);
 }
 
 /* "hakmem: <what> 0x<victim> (<detail>)\n" */
@@ -158,8 +158,8 @@ static void child_free_in_thread(void)
 
 /* A block start of the slab of a live block, beyond what the slab ever
  * handed out (hardened_malloc's invalid_free_small_region: 16 KiB on from a
- * 16-byte block).  The owner's own free is the fast path's check; other
- * threads, realloc and malloc_usable_size are checked here. */
+ * 16-byte block): the owner's free (the fast path's check), another
+ * thread's, realloc and malloc_usable_size. */
 Test(misuse_matrix, small_block_never_handed_out)
 {
     static const struct {
@@ -177,6 +177,7 @@ Test(misuse_matrix, small_block_never_handed_out)
                           cases[i].detail);
         expect_abort_line(child_free_in_thread, message("invalid free of", cases[i].detail),
                           cases[i].detail);
+        expect_abort_line(child_free, message("invalid free of", cases[i].detail), cases[i].detail);
         hak_free(p);
     }
 }
@@ -215,6 +216,190 @@ Test(misuse_matrix, large_head_swallowed_by_a_grown_run)
     expect_abort_line(child_free, message("invalid free of", "not the start of a Large block"),
                       "free");
     hak_free(a);
+}
+
+/* ---- secure profile: canaries, quarantine, zero-size blocks ---- */
+
+/* profile = secure, and a heap, so that the size-class lookups of the test
+ * are the profile's (front/harden.c). */
+static void secure_on(void)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(1));
+}
+
+static size_t victim_size;
+
+static void child_overflow_1_free(void)
+{
+    ((volatile char *)victim)[hak_malloc_usable_size(victim)] = 1;
+    hak_free(victim);
+}
+
+static void child_overflow_8_free(void)
+{
+    ((volatile char *)victim)[hak_malloc_usable_size(victim) + 7] ^= 1;
+    hak_free(victim);
+}
+
+static void child_overflow_1_realloc(void)
+{
+    ((volatile char *)victim)[hak_malloc_usable_size(victim)] = 0;
+    hide(hak_realloc(victim, 3 * victim_size));
+}
+
+static void child_overflow_8_usable(void)
+{
+    size_t u = hak_malloc_usable_size(victim);
+    memset(hide(victim), 'x', u + 8);
+    hak_malloc_usable_size(victim);
+}
+
+/* "buffer overflow past the end of ADDR (TIER block of N bytes: the canary
+ * after its U usable bytes was overwritten)" */
+static const char *overflow_message(void)
+{
+    size_t usable = hak_malloc_usable_size(victim);
+    char detail[128];
+    snprintf(detail, sizeof detail, "%s block of %zu bytes: the canary after its %zu usable bytes was overwritten",
+             usable + 8 <= 1024 ? "Tiny" : "Mid", usable + 8, usable);
+    return message("buffer overflow past the end of", detail);
+}
+
+/* hardened_malloc's overflow_small_1_byte and _8_byte: one byte just past
+ * malloc_usable_size, or the 8th one, written; free (or realloc, or
+ * malloc_usable_size) reports it.  Tiny and Mid. */
+Test(misuse_matrix, secure_overflow_past_the_usable_size)
+{
+    secure_on();
+    /* (Above 32 KiB - 8 bytes a Large block is served: guard pages
+     * instead.) */
+    static const size_t sizes[] = { 8, 16, 24, 100, 1000, 1024, 2000, 20000, 32 * KiB - 8 };
+    for (int i = 0; i < 9; i++) {
+        victim_size = sizes[i];
+        victim = alloc_filled(sizes[i]);
+        char line[256];
+        snprintf(line, sizeof line, "%s", overflow_message());
+        char what[64];
+        snprintf(what, sizeof what, "%zu bytes", sizes[i]);
+        expect_abort_line(child_overflow_1_free, line, what);
+        expect_abort_line(child_overflow_8_free, line, "8th byte, free");
+        expect_abort_line(child_overflow_1_realloc, line, "a NUL, realloc");
+        expect_abort_line(child_overflow_8_usable, line, "8 bytes, malloc_usable_size");
+        hak_free(victim);
+    }
+}
+
+/* hardened_malloc's write_after_free_small_reuse: 128 bytes freed, one
+ * byte of it written, the class reused 100,000 times. */
+static void child_write_after_free_small(void)
+{
+    char *p = victim;
+    hak_free(p);
+    hide(hak_malloc(128));
+    ((volatile char *)p)[65] = 'a';
+    for (int i = 0; i < 100000; i++)
+        hak_free(hide(hak_malloc(128)));
+}
+
+/* The same with a Large block (write_after_free_large_reuse). */
+static void child_write_after_free_large(void)
+{
+    char *p = victim;
+    hak_free(p);
+    hide(hak_malloc(256 * KiB));
+    ((volatile char *)p)[64 * KiB + 1] = 'a';
+    for (int i = 0; i < 100000; i++)
+        hak_free(hide(hak_malloc(256 * KiB)));
+}
+
+Test(misuse_matrix, secure_write_after_free_detected_on_reuse)
+{
+    secure_on();
+    victim = alloc_filled(128);
+    expect_abort_line(child_write_after_free_small,
+                      message("write after free to", "Tiny block of 144 bytes, byte 65 changed after free"),
+                      "128 bytes");
+    victim = alloc_filled(256 * KiB);
+    expect_abort_line(child_write_after_free_large,
+                      message("write after free to",
+                              "Large block of 262144 bytes, byte 65537 changed after free"),
+                      "256 KiB");
+}
+
+static void child_free_twice(void)
+{
+    hak_free(victim);
+    hak_free(victim);
+}
+
+static void child_free_then_realloc(void)
+{
+    hak_free(victim);
+    hide(hak_realloc(victim, 100));
+}
+
+static void *free_and_hold(void *p)
+{
+    hak_free(p);
+    return NULL;
+}
+
+/* Freed by another thread (held in that thread's quarantine), then by us:
+ * our own quarantine cannot tell a freed block from a canary zeroed by an
+ * overflow, and the message says both. */
+static void child_free_after_another_thread(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, free_and_hold, victim);
+    pthread_join(t, NULL);
+    hak_free(victim);
+}
+
+/* A freed block reads as zero, its freed mark included: double free and
+ * use of a freed block are told by the canary, cleared at free. */
+Test(misuse_matrix, secure_double_free_and_use_after_free)
+{
+    secure_on();
+    victim = alloc_filled(16); /* 16 bytes and the canary: the 32-byte class */
+    expect_abort_line(child_free_twice, message("double free of", "Tiny block of 32 bytes"), "twice");
+    expect_abort_line(child_free_then_realloc, message("realloc of freed block", "Tiny block of 32 bytes"),
+                      "realloc");
+    expect_abort_line(child_free_after_another_thread,
+                      message("double free of",
+                              "Tiny block of 32 bytes, or an overflow wrote zeros over its canary"),
+                      "another thread first");
+    hak_free(victim);
+}
+
+static void child_zero_free_realloc(void)
+{
+    hak_free(victim);
+    hide(hak_realloc(victim, 10));
+}
+
+static void child_zero_free_usable(void)
+{
+    hak_free(victim);
+    hak_malloc_usable_size(victim);
+}
+
+/* malloc(0) of the secure profile: its address is checked as any block's. */
+Test(misuse_matrix, secure_zero_size_block_misuse)
+{
+    secure_on();
+    char *z = hak_malloc(0);
+    victim = z;
+    expect_abort_line(child_free_twice, message("double free of", "zero-size block"), "twice");
+    expect_abort_line(child_zero_free_realloc, message("realloc of freed block", "zero-size block"),
+                      "realloc");
+    expect_abort_line(child_zero_free_usable,
+                      message("malloc_usable_size of freed block", "zero-size block"), "usable");
+    victim = z + 8;
+    expect_abort_line(child_free, message("invalid free of", "not a zero-size block"), "interior");
+    victim = (char *)((uintptr_t)z & ~(uintptr_t)HAK_SEGMENT_MASK);
+    expect_abort_line(child_free, message("invalid free of", "not a zero-size block"), "zone start");
+    hak_free(z);
 }
 
 /* ---- double free completed by another thread ---- */

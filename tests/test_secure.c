@@ -161,11 +161,16 @@ Test(secure, usable_bytes_stay_writable)
 
 /* ---- zero on free ---- */
 
-/* Bytes [16, n) of a freed block: the first two words hold the
- * allocator's free-list link and freed-canary. */
-static int freed_tail_is_zero(const unsigned char *p, size_t n)
+static void zero_on_free_on(void)
 {
-    for (size_t i = 16; i < n; i++)
+    hak_option_values[HAK_OPT_ZERO_ON_FREE] = 1;
+    hak_secure_init();
+}
+
+/* Bytes [from, n) of a block read as zero. */
+static int zero_from(const unsigned char *p, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++)
         if (((const volatile unsigned char *)p)[i] != 0)
             return 0;
     return 1;
@@ -179,21 +184,27 @@ static unsigned char *filled(size_t n)
     return p;
 }
 
+/* zero_on_free alone: the block is cleared but for the two words a freed
+ * block keeps (free-list link, freed mark), and handed out again it reads
+ * as zero (those two words are cleared when it is). */
 Test(secure, zero_on_free_clears_every_small_and_large_block)
 {
-    hak_secure.zero_on_free = true;
+    zero_on_free_on();
     const size_t sizes[] = { 16, 100, 1024, 1500, 32 * KiB, 40 * KiB, 500 * KiB };
     for (int i = 0; i < 7; i++) {
         unsigned char *p = filled(sizes[i]);
         size_t n = hak_malloc_usable_size(p);
         hak_free(p);
-        cr_assert(freed_tail_is_zero(p, n), "a freed block of %zu bytes still holds data",
-                  sizes[i]);
-        /* Handed out again: still zero past the allocator's words. */
-        unsigned char *q = hak_malloc(sizes[i]);
-        cr_assert_eq(q, p, "the freed block was not reused");
-        cr_assert(freed_tail_is_zero(q, n));
-        hak_free(q);
+        cr_assert(zero_from(p, 16, n), "a freed block of %zu bytes still holds data", sizes[i]);
+        /* The block comes back within a slab's batch. */
+        unsigned char *q[64];
+        int k = 0;
+        while (k < 64 && (q[k] = hak_malloc(sizes[i])) != p)
+            k++;
+        cr_assert_lt(k, 64, "the freed block of %zu bytes was not reused", sizes[i]);
+        cr_assert(zero_from(q[k], 0, n), "reused block of %zu bytes", sizes[i]);
+        for (int j = 0; j <= k; j++)
+            hak_free(q[j]);
     }
 }
 
@@ -205,12 +216,12 @@ static void *free_it(void *p)
 
 Test(secure, zero_on_free_by_another_thread)
 {
-    hak_secure.zero_on_free = true;
+    zero_on_free_on();
     unsigned char *p = filled(200);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, free_it, p), 0);
     pthread_join(t, NULL);
-    cr_assert(freed_tail_is_zero(p, 200), "a block freed by another thread still holds data");
+    cr_assert(zero_from(p, 16, 200), "a block freed by another thread still holds data");
 }
 
 /* The control: without the option the data stays (so the test above can
@@ -219,7 +230,217 @@ Test(secure, without_zero_on_free_data_stays)
 {
     unsigned char *p = filled(200);
     hak_free(p);
-    cr_assert(!freed_tail_is_zero(p, 200));
+    cr_assert(!zero_from(p, 16, 200));
+}
+
+/* ---- the secure profile: canaries, quarantine, zero-size blocks ---- */
+
+/* Another thread frees the block, then waits until the test looked (its
+ * quarantine goes back to the slabs when it exits). */
+static pthread_barrier_t looked;
+
+static void *free_and_wait(void *p)
+{
+    hak_free(p);
+    pthread_barrier_wait(&looked); /* freed */
+    pthread_barrier_wait(&looked); /* looked at */
+    return NULL;
+}
+
+/* A freed block reads as zero from its first byte to its last (canary
+ * included), in every tier below Huge, freed by its owner or by another
+ * thread (hardened_malloc's read_after_free_small and _large). */
+Test(secure, profile_freed_blocks_read_zero_whole)
+{
+    test_profile_secure();
+    pthread_barrier_init(&looked, NULL, 2);
+    const size_t sizes[] = { 16, 100, 1000, 1500, 20 * KiB, 32 * KiB, 100 * KiB, 700 * KiB };
+    for (int i = 0; i < 8; i++) {
+        unsigned char *p = filled(sizes[i]);
+        size_t n = hak_malloc_usable_size(p);
+        hak_free(p);
+        cr_assert(zero_from(p, 0, n), "freed block of %zu bytes", sizes[i]);
+        p = filled(sizes[i]);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, free_and_wait, p), 0);
+        pthread_barrier_wait(&looked);
+        int zero = zero_from(p, 0, n);
+        pthread_barrier_wait(&looked);
+        pthread_join(t, NULL);
+        cr_assert(zero, "block of %zu bytes freed by another thread", sizes[i]);
+    }
+}
+
+/* Every request fits before the canary: all of malloc_usable_size can be
+ * written, by malloc, calloc, realloc and the aligned family, and the block
+ * frees cleanly (no false report). */
+Test(secure, profile_usable_bytes_stay_writable)
+{
+    test_profile_secure();
+    for (size_t n = 0; n <= 2100; n++) {
+        char *p = hak_malloc(n);
+        cr_assert_not_null(p);
+        size_t u = hak_malloc_usable_size(p);
+        cr_assert_geq(u, n);
+        memset(p, 0xff, u);
+        char *q = hak_realloc(p, n + 700);
+        cr_assert_not_null(q);
+        memset(q, 0xee, hak_malloc_usable_size(q));
+        hak_free(q);
+        q = hak_calloc(1, n);
+        memset(q, 0x11, hak_malloc_usable_size(q));
+        hak_free(q);
+    }
+    for (size_t n = 2100; n <= 33 * KiB; n += 509) {
+        char *p = hak_malloc(n);
+        size_t u = hak_malloc_usable_size(p);
+        cr_assert_geq(u, n);
+        memset(p, 0xff, u);
+        hak_free(p);
+    }
+    for (size_t align = 32; align <= 32 * KiB; align *= 2) {
+        for (size_t n = align / 2; n <= 3 * align; n += align / 2) {
+            void *p = NULL;
+            cr_assert_eq(hak_posix_memalign(&p, align, n), 0);
+            cr_assert_eq((uintptr_t)p & (align - 1), 0, "align %zu", align);
+            size_t u = hak_malloc_usable_size(p);
+            cr_assert_geq(u, n);
+            memset(p, 0xcc, u);
+            hak_free(p);
+        }
+    }
+}
+
+/* A Mid size with no room for the canary in the last Mid class (above
+ * 32 KiB - 8) is served by a Large block (guard pages), of exactly its
+ * Large class even when the run cache holds larger runs, and an aligned
+ * one remembers its alignment for free_aligned_sized (both found by
+ * fuzz_ops). */
+Test(secure, profile_top_mid_sizes_from_the_large_tier)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(1));
+    /* Runs one Large class up, pushed out of the quarantine into the run
+     * cache: within its rounding limit for this request. */
+    void *p[40];
+    for (int i = 0; i < 40; i++)
+        p[i] = hak_malloc(40 * KiB);
+    for (int i = 0; i < 40; i++)
+        hak_free(p[i]);
+    size_t usable = 0;
+    for (int i = 0; i < 40; i++) {
+        p[i] = hak_malloc(32 * KiB - 4);
+        cr_assert_not_null(p[i]);
+        if (usable == 0)
+            usable = hak_malloc_usable_size(p[i]);
+        cr_assert_eq(hak_malloc_usable_size(p[i]), usable, "block %d", i);
+    }
+    for (int i = 0; i < 40; i++)
+        hak_free(p[i]);
+    void *a = NULL;
+    cr_assert_eq(hak_posix_memalign(&a, 4096, 32 * KiB - 4), 0);
+    cr_assert_eq((uintptr_t)a & 4095, 0);
+    hak_free_aligned_sized(a, 4096, 32 * KiB - 4);
+}
+
+/* A freed block is not handed out again before `quarantine` later frees
+ * of its class, and is once they happened. */
+Test(secure, profile_quarantine_delays_reuse)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(128)); /* the heap exists: lookups are this profile's */
+    for (int round = 0; round < 3; round++) {
+        char *p = (char *)filled(128);
+        hak_free(p);
+        int reused_at = -1;
+        for (int i = 0; i < 1000 && reused_at < 0; i++) {
+            char *q = hak_malloc(128);
+            if (q == p)
+                reused_at = i;
+            hak_free(q);
+        }
+        cr_assert_geq(reused_at, 64, "reused after %d frees of its class", reused_at);
+    }
+}
+
+Test(secure, profile_zero_size_blocks_are_unique_and_empty)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(1));
+    enum { N = 1000 };
+    static char *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(0);
+        cr_assert_not_null(p[i]);
+        cr_assert_eq(hak_malloc_usable_size(p[i]), 0);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(p[i], p[j]);
+    }
+    void *z = hak_calloc(0, 8);
+    cr_assert_not_null(z);
+    cr_assert_eq(hak_malloc_usable_size(z), 0);
+    hak_free(z);
+    char *r = hak_realloc(p[0], 100);
+    cr_assert_not_null(r);
+    memset(r, 1, 100);
+    hak_free(r);
+    for (int i = 1; i < N; i++)
+        hak_free(p[i]);
+    struct hak_stats st;
+    hak_stats_get(&st);
+    cr_assert_eq(st.classes[0].allocs, st.classes[0].frees, "zero-size blocks are counted");
+}
+
+Test(secure, profile_zero_size_block_cannot_be_read, .signal = SIGSEGV)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(1));
+    char *p = hak_malloc(0);
+    cr_assert_not_null(p);
+    cr_log_info("%d", *(volatile char *)hide(p));
+}
+
+Test(secure, profile_zero_size_block_cannot_be_written, .signal = SIGSEGV)
+{
+    test_profile_secure();
+    hak_free(hak_malloc(1));
+    char *p = hak_malloc(0);
+    cr_assert_not_null(p);
+    *(volatile char *)hide(p) = 5;
+}
+
+/* Blocks freed by other threads go to those threads' quarantines and come
+ * back to their slabs when the threads exit: after every thread is done
+ * and the memory is trimmed, nothing is in use and nothing leaked. */
+static void *exchange_worker(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 2000; i++) {
+        hak_free(blocks[i]);
+        blocks[i] = hak_malloc((size_t)(i % 50) * 40);
+        memset(blocks[i], 3, hak_malloc_usable_size(blocks[i]));
+    }
+    return NULL;
+}
+
+Test(secure, profile_cross_thread_frees_balance)
+{
+    test_profile_secure();
+    test_watchdog(50);
+    static void *blocks[TEST_THREADS][2000];
+    for (int t = 0; t < TEST_THREADS; t++)
+        for (int i = 0; i < 2000; i++)
+            blocks[t][i] = hak_malloc((size_t)(i % 37) * 50 + 1);
+    test_run_threads(TEST_THREADS, exchange_worker, blocks, sizeof blocks[0]);
+    for (int t = 0; t < TEST_THREADS; t++)
+        for (int i = 0; i < 2000; i++)
+            hak_free(blocks[t][i]);
+    hak_malloc_trim(0);
+    struct hak_stats st;
+    hak_stats_get(&st);
+    cr_assert_eq(st.tiers[HAK_TIER_TINY].bytes_in_use, 0);
+    cr_assert_eq(st.tiers[HAK_TIER_MID].bytes_in_use, 0);
+    cr_assert_eq(st.tiers[HAK_TIER_TINY].allocs, st.tiers[HAK_TIER_TINY].frees);
 }
 
 /* No guard page, no block: when mprotect fails the allocation fails with

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/options.h"
+#include "config/secure.h"
 #include "hakmem.h"
 
 /* Multi-threaded tests oversubscribe the 2-core CI machine on purpose. */
@@ -129,6 +131,17 @@ static inline void *hide(void *p)
 {
     test_launder = p;
     return test_launder;
+}
+
+/* profile = secure, as initialisation would apply it: the preset values of
+ * the keys nobody set, then the hardening switches and the size-class
+ * lookup they need (config/secure.h).  A test starts with no heap and no
+ * block, so calling this first is what the option does at start. */
+static inline void test_profile_secure(void)
+{
+    hak_option_values[HAK_OPT_PROFILE] = 2;
+    hak_options_apply_profile();
+    hak_secure_init();
 }
 
 /* hak_malloc(n), asserted, its bytes set. */

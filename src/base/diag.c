@@ -185,6 +185,35 @@ void hak_fatal_mismatch(bool align, const void *addr, size_t given, const char *
                   mem);
 }
 
+/* "<what> <addr> (<tier> block of <n> bytes<before><v><after>)" */
+static hak_noreturn void diag_fatal_block_value(const char *what, const void *addr, const char *tier,
+                                               size_t block_size, const char *before, uint64_t v,
+                                               const char *after)
+{
+    char mem[128];
+    hak_buf b = { .data = mem, .cap = sizeof mem - 1, .fd = -1 };
+    hak_buf_str(&b, tier);
+    hak_buf_str(&b, " block of ");
+    hak_buf_u64(&b, block_size);
+    hak_buf_str(&b, before);
+    hak_buf_u64(&b, v);
+    hak_buf_str(&b, after);
+    mem[b.len] = 0;
+    hak_fatal_ptr(what, addr, mem);
+}
+
+void hak_fatal_written(const void *addr, const char *tier, size_t block_size, size_t at)
+{
+    diag_fatal_block_value("write after free to", addr, tier, block_size, " bytes, byte ", at,
+                           " changed after free");
+}
+
+void hak_fatal_overflow(const void *addr, const char *tier, size_t block_size, size_t usable)
+{
+    diag_fatal_block_value("buffer overflow past the end of", addr, tier, block_size,
+                           " bytes: the canary after its ", usable, " usable bytes was overwritten");
+}
+
 const char *hak_diag_freed(const char *op)
 {
     if (op[0] == 'r') /* "realloc of invalid pointer" */

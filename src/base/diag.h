@@ -46,6 +46,16 @@ hak_noreturn hak_cold void hak_fatal_block(const char *what, const void *addr, c
  * alignment <asked>])".  asked 0: not known. */
 hak_noreturn hak_cold void hak_fatal_mismatch(bool align, const void *addr, size_t given,
                                               const char *tier, size_t block_size, size_t asked);
+/* A block that left the quarantine does not read as zero: "write after
+ * free to <addr> (<tier> block of <n> bytes, byte <at> changed after
+ * free)". */
+hak_noreturn hak_cold void hak_fatal_written(const void *addr, const char *tier, size_t block_size,
+                                             size_t at);
+/* The canary after the usable bytes of a live block was changed: "buffer
+ * overflow past the end of <addr> (<tier> block of <n> bytes: the canary
+ * after its <usable> usable bytes was overwritten)". */
+hak_noreturn hak_cold void hak_fatal_overflow(const void *addr, const char *tier, size_t block_size,
+                                              size_t usable);
 /* The `what` for a block that was already freed, reached through the call
  * whose invalid-pointer message is `op`: "double free of" from free,
  * "realloc of freed block" and "malloc_usable_size of freed block". */

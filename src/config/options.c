@@ -180,6 +180,9 @@ static const struct opt_preset {
     { 2, HAK_OPT_GUARD_PAGES, 1 },
     { 2, HAK_OPT_ZERO_ON_FREE, 1 },
     { 2, HAK_OPT_RANDOM_FREELIST, 1 },
+    { 2, HAK_OPT_CANARIES, 1 },
+    { 2, HAK_OPT_QUARANTINE, 64 },
+    { 2, HAK_OPT_ZERO_SIZE_GUARD, 1 },
 };
 
 void hak_options_apply_profile(void)

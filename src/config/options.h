@@ -73,6 +73,15 @@
       "Clear every block when it is freed")                                                    \
     X(RANDOM_FREELIST, "random_freelist", BOOL, 0, 0, 1, NULL,                                 \
       "Hand out a fresh slab's blocks in random order instead of address order")               \
+    X(CANARIES, "canaries", BOOL, 0, 0, 1, NULL,                                               \
+      "Keep a secret 8-byte canary after the usable size of every Tiny and Mid block and "     \
+      "check it at free, realloc and malloc_usable_size (catches small overflows)")            \
+    X(QUARANTINE, "quarantine", INT, 0, 0, 1024, NULL,                                         \
+      "Freed Tiny and Mid blocks of each class (at most 256 KiB of one) and Large runs (at "   \
+      "most 16 and 4 MiB) held back before reuse, each checked for writes when it leaves; "    \
+      "0: none")                                                                               \
+    X(ZERO_SIZE_GUARD, "zero_size_guard", BOOL, 0, 0, 1, NULL,                                 \
+      "malloc(0) returns a unique pointer to inaccessible memory instead of a 16-byte block")  \
     X(LEARN, "learn", BOOL, 0, 0, 1, NULL,                                                     \
       "Run the learner: a background thread that tunes cache caps and the Large rounding "     \
       "limit from hit and miss counts")                                                        \

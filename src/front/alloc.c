@@ -15,6 +15,8 @@
 
 #include "front/api.h"
 
+#include "front/harden.h"
+
 #include "base/counters.h"
 #include "base/diag.h"
 #include "config/forward.h"
@@ -31,6 +33,7 @@
 #include "tiers/cache.h"
 #include "tiers/huge.h"
 #include "tiers/large.h"
+#include "tiers/zero.h"
 
 /* ---- misuse ---- */
 
@@ -153,6 +156,8 @@ static hak_block *alloc_small_check(const void *p, const hak_slab *s, const char
 static void alloc_free_heapless(hak_block *b, unsigned cls)
 {
     uintptr_t a = (uintptr_t)b;
+    if (hak_unlikely(hak_secure.small_checked))
+        hak_harden_clear(hak_slab_of_block(a), b);
     if (hak_unlikely(hak_prof_active()))
         hak_prof_forget(b);
     hak_stat_add(&hak_gstats.heapless_class_frees[cls], 1);
@@ -173,7 +178,7 @@ void hak_alloc_free_bad(void *p, size_t expected)
     hak_block *b = alloc_small_check(p, s, "invalid free of");
     /* Passed after all: the slab's bump moved on between the two reads
      * (only a racing misuse can make that happen).  Free it. */
-    if (expected > s->block_size)
+    if (expected > hak_harden_usable(s))
         hak_alloc_size_mismatch(p, expected);
     hak_block_mark_freed(b);
     hak_track_free(b, s->block_size);
@@ -188,6 +193,19 @@ static void alloc_after_free(void)
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty)
         hak_thread_live_tick(h);
+}
+
+/* A zero-size block of the secure profile was freed: counted as a block
+ * of class 0 (front/harden.c) that came back to the cache and left it. */
+static void alloc_count_zero_free(void)
+{
+    hak_heap *h = hak_heap_tls;
+    if (h != &hak_heap_empty) {
+        h->tiny[0].frees++;
+        h->cstats[0].flush_blocks++;
+    } else {
+        hak_stat_add(&hak_gstats.heapless_class_frees[0], 1);
+    }
 }
 
 /* A free of p that is no Tiny or Mid block: Large, Huge or not ours.
@@ -221,6 +239,16 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
             return;
         }
         alloc_foreign(ALLOC_OP_FREE, p);
+        return;
+    case HAK_SEGMAP_ZERO:
+        /* malloc(0) of the secure profile: a sized free must say 0. */
+        if (expected != 0) {
+            hak_zero_check(p, "invalid free of");
+            hak_fatal_mismatch(false, p, expected, "zero-size", 0, 0);
+        }
+        hak_zero_free(p, "invalid free of");
+        alloc_count_zero_free();
+        return;
     }
 }
 
@@ -232,8 +260,25 @@ void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
 
 /* ---- the Tiny and Mid miss and overflow ---- */
 
+/* The miss of the secure checks: the size is known here, so the class is
+ * chosen with room for the canary, and malloc(0) told apart. */
+static hak_noinline void *alloc_miss_checked(size_t size)
+{
+    hak_heap *h = hak_thread_heap();
+    if (h == NULL) {
+        if (hak_forward)
+            return hak_libc.malloc(size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    hak_thread_safe_point(h);
+    return hak_harden_alloc_size(h, size);
+}
+
 HAK_FRAME void *hak_alloc_small_miss_size(size_t size)
 {
+    if (hak_unlikely(hak_secure.small_checked))
+        return alloc_miss_checked(size);
     return hak_alloc_small_miss(size <= HAK_TINY_MAX ? hak_tiny_class_of(size)
                                                      : hak_mid_class_of(size));
 }
@@ -248,6 +293,8 @@ HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
         return NULL;
     }
     hak_thread_safe_point(h);
+    if (hak_unlikely(hak_secure.small_checked))
+        return hak_harden_alloc_size(h, hak_classes[cls].size); /* the most cls may hold */
     if (hak_unlikely(h->prof != NULL))
         return hak_prof_small_miss(h, cls);
     h->cstats[cls].slow_allocs++;
@@ -285,14 +332,12 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
         h->tiny[cls].frees++;
     else
         h->mid_frees[cls - HAK_TINY_CLASSES]++;
-    if (hak_secure.zero_on_free) {
-        /* Every local free of the secure profile comes here (its caches
-         * run at cap 0, see runtime/thread.c).  The mark goes back on after
-         * the clearing: the block is free. */
-        hak_track_alloc(p, hak_classes[cls].size);
-        memset(p, 0, hak_classes[cls].size);
-        hak_block_mark_freed(p);
-        hak_track_free(p, hak_classes[cls].size);
+    if (hak_unlikely(hak_secure.small_checked)) {
+        /* Every free of these checks comes here: the caches run at cap 0
+         * (runtime/thread.c). */
+        hak_harden_free(h, hak_slab_of_block((uintptr_t)p), p);
+        alloc_after_free();
+        return;
     }
     if (hak_unlikely(h->prof != NULL)) {
         /* Sampling windows: every local free comes here (prof_heap.c). */
@@ -360,12 +405,17 @@ size_t hak_usable_size_impl(const void *p)
     if (map >= HAK_SEGMAP_SMALL_MIN) {
         const hak_slab *s = hak_slab_of(a, map);
         alloc_small_check(p, s, "malloc_usable_size of invalid pointer");
-        return s->block_size;
+        hak_harden_check(p, s, "malloc_usable_size of invalid pointer");
+        return hak_harden_usable(s);
     }
     if (map == HAK_SEGMAP_LARGE)
         return hak_large_usable(p);
     if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
         return hak_huge_usable(p);
+    if (map == HAK_SEGMAP_ZERO) {
+        hak_zero_check(p, "malloc_usable_size of invalid pointer");
+        return 0;
+    }
     hak_init_ensure();
     if (hak_forward)
         return hak_libc.usable_size((void *)p);
@@ -401,7 +451,8 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
     if (map >= HAK_SEGMAP_SMALL_MIN) {
         const hak_slab *s = hak_slab_of(a, map);
         alloc_small_check(p, s, "realloc of invalid pointer");
-        size_t usable = s->block_size;
+        hak_harden_check(p, s, "realloc of invalid pointer");
+        size_t usable = hak_harden_usable(s);
         if (size <= usable && size >= usable / 2)
             return p;
         if (size <= usable && usable <= 64)
@@ -426,6 +477,16 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
             hak_prof_realloc(p, q, hak_huge_usable(q));
         return q;
     }
+    if (map == HAK_SEGMAP_ZERO) {
+        /* Nothing to copy; the old address stays live if this fails. */
+        hak_zero_check(p, "realloc of invalid pointer");
+        void *q = hak_api_malloc(size);
+        if (q != NULL) {
+            hak_zero_free(p, "realloc of invalid pointer");
+            alloc_count_zero_free();
+        }
+        return q;
+    }
     hak_init_ensure();
     if (hak_forward)
         return hak_libc.realloc(p, size);
@@ -448,6 +509,24 @@ HAK_FRAME void *hak_reallocarray_impl(void *p, size_t count, size_t size)
 
 /* ---- aligned allocation ---- */
 
+/* The secure profile's aligned Tiny or Mid block: a class chosen here,
+ * with room for the canary, served as it is (front/harden.c). */
+static hak_noinline void *alloc_aligned_checked(size_t align, size_t size)
+{
+    int cls = hak_small_class_aligned(size + (hak_secure.canaries ? HAK_SECURE_TAIL : 0), align);
+    bool mid_size = size <= HAK_MID_MAX && align <= HAK_PAGE_SIZE;
+    if (cls < 0 && !mid_size) {
+        bool zeroed;
+        return hak_alloc_big(size, align, &zeroed);
+    }
+    hak_heap *h = hak_thread_heap();
+    if (h == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return cls >= 0 ? hak_harden_alloc_class(h, (unsigned)cls) : hak_harden_alloc_large(h, size, align);
+}
+
 /* align: a power of two. */
 HAK_FRAME void *hak_aligned_impl(size_t align, size_t size)
 {
@@ -460,6 +539,8 @@ HAK_FRAME void *hak_aligned_impl(size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (hak_unlikely(hak_secure.small_checked))
+        return alloc_aligned_checked(align, size);
     int cls = hak_small_class_aligned(size, align);
     if (cls >= 0)
         return hak_api_small_alloc((unsigned)cls);

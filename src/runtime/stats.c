@@ -17,13 +17,16 @@
 #include "base/diag.h"
 #include "config/forward.h"
 #include "config/options.h"
+#include "config/secure.h"
 #include "hakmem.h"
 #include "os/os.h"
 #include "small/heap.h"
 #include "runtime/prof.h"
+#include "small/quarantine.h"
 #include "small/segment.h"
 #include "tiers/large.h"
 #include "tiers/tiny.h"
+#include "tiers/zero.h"
 
 static uint64_t stats_load(_Atomic uint64_t *c)
 {
@@ -54,6 +57,11 @@ HAK_API int hak_stats_get(struct hak_stats *out)
                                     ? hak_tiny_count(h, c)
                                     : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
             in_cache += hak_prof_heap_stashed(h, c);
+            /* The secure profile's holding area counts as cache: blocks
+             * enter it as frees and leave it as allocations or flushes. */
+            const hak_quarantine *q = *(const hak_quarantine *const volatile *)&h->quarantine;
+            if (q != NULL)
+                in_cache += hak_quarantine_held(q, c);
             uint64_t local = hak_heap_local_frees(h, c);
             uint64_t pushed = stats_peek(&st->refill_blocks) + local;
             uint64_t taken = stats_peek(&st->flush_blocks) + in_cache;
@@ -92,8 +100,16 @@ HAK_API int hak_stats_get(struct hak_stats *out)
         struct hak_tier_stat *t = &out->tiers[hak_class_is_tiny(c) ? HAK_TIER_TINY : HAK_TIER_MID];
         t->allocs += cs->allocs;
         t->frees += cs->frees;
-        if (cs->allocs > cs->frees)
-            t->bytes_in_use += (cs->allocs - cs->frees) * cs->block_size;
+        /* What malloc_usable_size says of each live block: the secure
+         * profile's canary is not the program's, and the zero-size blocks
+         * counted in class 0 (front/harden.c) hold nothing. */
+        uint64_t usable = cs->block_size - (hak_secure.canaries ? HAK_SECURE_TAIL : 0);
+        uint64_t live = cs->allocs > cs->frees ? cs->allocs - cs->frees : 0;
+        if (c == 0) {
+            uint64_t zero = hak_zero_live();
+            live = live > zero ? live - zero : 0;
+        }
+        t->bytes_in_use += live * usable;
         out->cache_hits += cs->cache_hits;
         out->cache_misses += cs->cache_misses;
         out->warm_hits += cs->warm_hits;

@@ -18,6 +18,7 @@
 #include "runtime/prof.h"
 #include "runtime/purge.h"
 #include "small/abandon.h"
+#include "small/quarantine.h"
 #include "small/remote_collect.h"
 #include "small/warm_pool.h"
 #include "tiers/cache.h"
@@ -33,10 +34,12 @@ static HAK_TLS bool thread_exited;
 /* malloc_trim requests (relaxed: a request, no data rides on it). */
 static _Atomic uint32_t thread_trim_epoch;
 
-/* zero_on_free (secure profile) runs every Tiny and Mid cache at cap 0:
- * a free never fits, so each one reaches the front's overflow entry, where
- * the block is cleared, and the inline free path needs no test of its own. */
-static bool thread_caches_off(void) { return hak_secure.zero_on_free; }
+/* The secure profile's checks (zero_on_free, canaries, quarantine,
+ * zero_size_guard: config/secure.h) run every Tiny and Mid cache at cap 0:
+ * a free never fits and a malloc never finds a block, so each one reaches
+ * the front's overflow or miss entry (front/harden.c), and the inline paths
+ * need no test of their own. */
+static bool thread_caches_off(void) { return hak_secure.small_checked; }
 
 void hak_thread_apply_options(hak_heap *h)
 {
@@ -121,7 +124,9 @@ hak_heap *hak_thread_heap(void)
     hak_remote_inbox_open(h);
     hak_thread_apply_options(h);
     thread_apply_learned(h);
-    if (hak_prof_active())
+    /* The secure checks keep the caches at cap 0: no sampling windows
+     * there (the profiler samples Large and Huge blocks only). */
+    if (hak_prof_active() && !thread_caches_off())
         hak_prof_heap_attach(h);
     /* Set before pthread_setspecific: that may allocate, and the nested
      * call must find this heap instead of making another. */
@@ -158,6 +163,7 @@ void hak_thread_flush_caches(hak_heap *h)
 {
     hak_prof_heap_flush(h);
     hak_cache_flush_all(h);
+    hak_quarantine_flush(h);
     hak_large_cache_flush(h);
 }
 

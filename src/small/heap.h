@@ -39,6 +39,7 @@
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
 #define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */
 #define HAK_INBOX_CLOSED ((hak_block *)1) /* see hak_heap.inbox */
+#define HAK_LARGE_QUARANTINE_MAX 16 /* freed Large runs a heap holds back (secure) */
 
 /* The owner's slabs of one small class (small/warm_pool.c). */
 typedef struct hak_class_slabs {
@@ -54,6 +55,11 @@ typedef struct hak_large_cache {
     void *runs[HAK_LARGE_CLASSES][HAK_LARGE_CACHE_SLOTS];
     uint8_t count[HAK_LARGE_CLASSES];
     size_t bytes; /* bytes held in runs[] */
+    /* Secure profile's quarantine: freed runs held back before they may be
+     * reused, oldest at quarantine[quarantine_oldest]. */
+    void *quarantine[HAK_LARGE_QUARANTINE_MAX];
+    uint32_t quarantine_oldest, quarantine_count;
+    size_t quarantine_bytes;
 } hak_large_cache;
 
 /* Counters of one class in one heap.  Written only by the owning thread
@@ -134,6 +140,9 @@ typedef struct hak_heap {
     uint64_t rng;                       /* random_freelist shuffle state (config/secure.h) */
     struct hak_prof_heap *prof;         /* heap profiler's sampler, NULL when off (runtime/prof.h) */
     uint32_t live_countdown;            /* safe points to the next live-stats clock check (runtime/live.h) */
+    /* Secure profile: freed and fresh blocks held out of line
+     * (small/quarantine.h); NULL until first needed. */
+    struct hak_quarantine *quarantine;
 
     /* The inbox: blocks of this heap's slabs that other threads handed
      * back (small/remote_free.c), linked through their link words.  Many

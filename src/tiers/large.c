@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/block.h"
+#include "base/canary.h"
 #include "base/counters.h"
 #include "base/diag.h"
 #include "base/segment_map.h"
@@ -217,14 +218,17 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
                    (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
 }
 
-/* A cached run for class cls, or for a larger class within the rounding
- * limit (learned, else large_round_pct).  *bytes gets the run's size. */
-static void *large_cache_take(hak_heap *h, unsigned cls, size_t *bytes)
+/* A cached run for class cls, or (round) for a larger class within the
+ * rounding limit (learned, else large_round_pct).  *bytes gets the run's
+ * size. */
+static void *large_cache_take(hak_heap *h, unsigned cls, bool round, size_t *bytes)
 {
     /* relaxed: any recent value of the learned limit will do. */
     uint32_t pct = atomic_load_explicit(&hak_learned_round_pct, memory_order_relaxed);
     if (pct == HAK_LEARNED_NONE)
         pct = (uint32_t)hak_opt(HAK_OPT_LARGE_ROUND_PCT);
+    if (!round)
+        pct = 0;
     size_t limit = hak_large_class_size[cls] + (size_t)hak_large_class_size[cls] * pct / 100;
     for (unsigned c = cls; c < HAK_LARGE_CLASSES && hak_large_class_size[c] <= limit; c++) {
         if (h->large.count[c] > 0) {
@@ -254,7 +258,7 @@ static unsigned large_request_class(size_t size)
     return hak_large_class_of(size > HAK_MID_MAX ? size : HAK_MID_MAX + 1);
 }
 
-void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
+static void *large_alloc(hak_heap *h, size_t size, size_t align, bool round, bool *zeroed)
 {
     size_t want = size > HAK_MID_MAX ? size : HAK_MID_MAX + 1;
     unsigned cls = hak_large_class_of(want);
@@ -262,7 +266,7 @@ void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
     unsigned pages = (unsigned)(bytes >> HAK_PAGE_SHIFT) + large_guard();
 
     if (h && align <= HAK_PAGE_SIZE) {
-        void *p = large_cache_take(h, cls, &bytes);
+        void *p = large_cache_take(h, cls, round, &bytes);
         if (p) {
             hak_large_segment *seg = large_segment_of((uintptr_t)p);
             unsigned i = (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
@@ -322,6 +326,16 @@ void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
     return p;
 }
 
+void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed)
+{
+    return large_alloc(h, size, align, true, zeroed);
+}
+
+void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed)
+{
+    return large_alloc(h, size, align, false, zeroed);
+}
+
 /* Validate p as a live Large block; returns its segment and page. */
 static hak_large_segment *large_check(const void *p, const char *op, unsigned *page)
 {
@@ -333,7 +347,7 @@ static hak_large_segment *large_check(const void *p, const char *op, unsigned *p
     /* relaxed: a state change by another thread would itself be misuse. */
     unsigned st = atomic_load_explicit(&seg->run_state[i], memory_order_relaxed);
     if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
-        if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED)
+        if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED || st == HAK_RUN_QUARANTINED)
             hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
         hak_fatal_ptr(op, p, "not the start of a Large block");
     }
@@ -370,23 +384,10 @@ static void large_check_request(const hak_large_segment *seg, unsigned i, const 
         hak_fatal_mismatch(true, p, expected_align, "Large", bytes, (size_t)1 << asked_shift);
 }
 
-void hak_large_free(void *p, size_t expected_size, size_t expected_align)
+/* Run p (headed at page i of seg, `bytes` usable) is free: into h's run
+ * cache if it fits there, else back to its segment. */
+static void large_place(hak_heap *h, hak_large_segment *seg, unsigned i, void *p, size_t bytes)
 {
-    unsigned i;
-    hak_large_segment *seg = large_check(p, "invalid free of", &i);
-    size_t bytes = large_run_bytes(seg, i);
-    if (hak_unlikely(expected_size | expected_align))
-        large_check_request(seg, i, p, expected_size, expected_align);
-    if (hak_secure.zero_on_free)
-        memset(p, 0, bytes);
-    hak_heap *h = hak_heap_tls;
-    if (h != &hak_heap_empty) {
-        h->large_stats.frees++;
-        h->large_stats.bytes_freed += bytes;
-    } else {
-        hak_stat_add(&hak_gstats.heapless_large_frees, 1);
-        hak_stat_add(&hak_gstats.heapless_large_bytes, bytes);
-    }
     unsigned cls = hak_large_class_of(bytes > HAK_MID_MAX ? bytes : HAK_MID_MAX + 1);
     if (h != &hak_heap_empty && hak_large_class_size[cls] == bytes &&
         h->large.count[cls] < HAK_LARGE_CACHE_SLOTS &&
@@ -402,6 +403,78 @@ void hak_large_free(void *p, size_t expected_size, size_t expected_align)
     hak_lock_acquire(&large_lock);
     large_release_run(seg, i, now);
     hak_lock_release(&large_lock);
+}
+
+static unsigned large_page_of(uintptr_t a) { return (unsigned)((a & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT); }
+
+/* Run p leaves h's quarantine: it must read as zero still. */
+static void large_quarantine_check(void *p, size_t bytes)
+{
+    hak_track_alloc(p, bytes);
+    size_t at = hak_first_nonzero(p, bytes);
+    if (hak_unlikely(at != bytes))
+        hak_fatal_written(p, "Large", bytes, at);
+}
+
+static void *large_quarantine_pop(hak_heap *h)
+{
+    hak_large_cache *c = &h->large;
+    void *p = c->quarantine[c->quarantine_oldest];
+    c->quarantine_oldest = (c->quarantine_oldest + 1) % HAK_LARGE_QUARANTINE_MAX;
+    c->quarantine_count--;
+    hak_large_segment *seg = large_segment_of((uintptr_t)p);
+    c->quarantine_bytes -= large_run_bytes(seg, large_page_of((uintptr_t)p));
+    return p;
+}
+
+/* Hold freed run p (cleared) in h's quarantine.  The oldest runs leave
+ * first as far as needed to stay within min(quarantine, ring size) runs
+ * and HAK_LARGE_QUARANTINE_BYTES, each checked, for the run cache or their
+ * segment. */
+static void large_quarantine(hak_heap *h, hak_large_segment *seg, unsigned i, void *p, size_t bytes)
+{
+    hak_large_cache *c = &h->large;
+    uint32_t limit = hak_secure.quarantine < HAK_LARGE_QUARANTINE_MAX ? hak_secure.quarantine
+                                                                      : HAK_LARGE_QUARANTINE_MAX;
+    while (c->quarantine_count > 0 &&
+           (c->quarantine_count >= limit || c->quarantine_bytes + bytes > HAK_LARGE_QUARANTINE_BYTES)) {
+        void *old = large_quarantine_pop(h);
+        hak_large_segment *oseg = large_segment_of((uintptr_t)old);
+        unsigned oi = large_page_of((uintptr_t)old);
+        size_t obytes = large_run_bytes(oseg, oi);
+        large_quarantine_check(old, obytes);
+        large_place(h, oseg, oi, old, obytes);
+    }
+    /* relaxed: misuse-check reads only. */
+    atomic_store_explicit(&seg->run_state[i], HAK_RUN_QUARANTINED, memory_order_relaxed);
+    hak_track_free(p, bytes);
+    c->quarantine[(c->quarantine_oldest + c->quarantine_count) % HAK_LARGE_QUARANTINE_MAX] = p;
+    c->quarantine_count++;
+    c->quarantine_bytes += bytes;
+}
+
+void hak_large_free(void *p, size_t expected_size, size_t expected_align)
+{
+    unsigned i;
+    hak_large_segment *seg = large_check(p, "invalid free of", &i);
+    size_t bytes = large_run_bytes(seg, i);
+    if (hak_unlikely(expected_size | expected_align))
+        large_check_request(seg, i, p, expected_size, expected_align);
+    if (hak_secure.zero_on_free || hak_secure.quarantine)
+        memset(p, 0, bytes);
+    hak_heap *h = hak_heap_tls;
+    if (h != &hak_heap_empty) {
+        h->large_stats.frees++;
+        h->large_stats.bytes_freed += bytes;
+        if (hak_secure.quarantine) {
+            large_quarantine(h, seg, i, p, bytes);
+            return;
+        }
+    } else {
+        hak_stat_add(&hak_gstats.heapless_large_frees, 1);
+        hak_stat_add(&hak_gstats.heapless_large_bytes, bytes);
+    }
+    large_place(h, seg, i, p, bytes);
 }
 
 bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
@@ -454,6 +527,16 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
 
 void hak_large_cache_flush(hak_heap *h)
 {
+    /* The quarantine first, each run checked outside the lock. */
+    while (h->large.quarantine_count > 0) {
+        void *p = large_quarantine_pop(h);
+        hak_large_segment *seg = large_segment_of((uintptr_t)p);
+        unsigned i = large_page_of((uintptr_t)p);
+        large_quarantine_check(p, large_run_bytes(seg, i));
+        hak_lock_acquire(&large_lock);
+        large_release_run(seg, i, hak_os_now_ms());
+        hak_lock_release(&large_lock);
+    }
     if (h->large.bytes == 0)
         return;
     uint64_t now = hak_os_now_ms();

@@ -8,6 +8,11 @@
  * neighbours coalesce by construction.  Free pages stay resident ("dirty")
  * until the purge delay passes, then are madvised away; a segment that stays
  * empty is unmapped.
+ *
+ * With the secure profile's quarantine a freed run (cleared) is first held
+ * by the freeing thread's heap, up to min(quarantine, 16) runs and 4 MiB;
+ * the oldest leaves when more come, and must still read as zero then (a
+ * write after free is reported).
  */
 #ifndef HAK_LARGE_H
 #define HAK_LARGE_H
@@ -18,10 +23,18 @@
 #include "small/heap.h"
 
 #define HAK_LARGE_PAGES       (HAK_SEGMENT_SIZE >> HAK_PAGE_SHIFT) /* 1024 */
+/* Most bytes of freed runs a heap holds in quarantine. */
+#define HAK_LARGE_QUARANTINE_BYTES ((size_t)4 << 20)
 #define HAK_LARGE_WORDS       (HAK_LARGE_PAGES / 64)
 
 /* Run head states, readable by any thread (misuse checks). */
-enum { HAK_RUN_NONE = 0, HAK_RUN_ALLOCATED = 1, HAK_RUN_CACHED = 2, HAK_RUN_FREED = 3 };
+enum {
+    HAK_RUN_NONE = 0,
+    HAK_RUN_ALLOCATED = 1,
+    HAK_RUN_CACHED = 2,
+    HAK_RUN_FREED = 3,
+    HAK_RUN_QUARANTINED = 4, /* freed, held back before reuse (secure profile) */
+};
 
 typedef struct hak_large_segment {
     uint64_t magic;              /* hak_keys.header ^ address ^ 1 */
@@ -52,6 +65,10 @@ _Static_assert((HAK_LARGE_MAX << HAK_LARGE_REQUEST_SHIFT) <= UINT32_MAX,
  * run is known to read as zero (fresh or purged pages).  NULL with errno
  * ENOMEM when no segment can be mapped. */
 void *hak_large_alloc(hak_heap *h, size_t size, size_t align, bool *zeroed);
+/* The same, with a run of exactly size's class: never a larger cached run,
+ * so that requests of one small class served from this tier (the secure
+ * profile's last Mid class) all get one usable size. */
+void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed);
 /* p is in a Large segment (segment map says so).  expected_size: 0, or the
  * size a sized free was given; expected_align: 0, or the alignment an
  * aligned free was given.  Either that does not match what p was allocated
@@ -61,7 +78,8 @@ size_t hak_large_usable(const void *p);
 /* Grow or shrink in place; true if p now holds new_size bytes.  h: the
  * calling thread's heap, for its counters (NULL: none). */
 bool hak_large_resize(hak_heap *h, void *p, size_t new_size);
-/* Release every run cached by heap h to the segments. */
+/* Release every run cached or held in quarantine by heap h to the
+ * segments. */
 void hak_large_cache_flush(hak_heap *h);
 /* Purge free pages older than the purge delay (all of them if force);
  * returns bytes purged. */
