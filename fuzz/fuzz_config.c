@@ -3,7 +3,9 @@
  * environment values.
  *
  * Input: byte 0 is a set of flags, the rest is split at 0xff bytes:
- *   part 0     the system configuration file (hak_options_inputs.system_file)
+ *   part 0     the system configuration file (hak_options_inputs.system_file);
+ *              its sections match a made-up program, /usr/sbin/nginx in
+ *              unit nginx.service (cgroup /system.slice/nginx.service)
  *   part 1     the file named by HAKMEM_CONF
  *   part 2...  environment entries (at most 64); the first byte of each
  *              picks its shape: < 0xc0 "HAKMEM_<KEY>=<rest>" with KEY the
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/match.h"
 #include "config/options.h"
 
 extern char **environ;
@@ -256,6 +259,15 @@ static void env_expect(int64_t *want, bool *set)
 
 /* ---- entry point ---- */
 
+/* Whom the sections match. */
+static hak_identity fuzz_who = { .known = true,
+                                 .exe = "/usr/sbin/nginx",
+                                 .cgroup = "/system.slice/nginx.service",
+                                 .unit = "nginx.service" };
+
+/* A path no file can have: /dev/null is not a folder. */
+static const char fuzz_missing[] = "/dev/null/hakmem.conf";
+
 typedef struct part {
     const uint8_t *p;
     size_t n;
@@ -293,6 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, sys.p, sys.n);
     quiet_begin();
     hak_options_reset();
+    hak_config_set_identity(&fuzz_who);
     hak_config_parse("fuzz.conf", (const char *)copy, sys.n, HAK_SRC_FILE);
     quiet_end();
     check_all("hak_config_parse", false);
@@ -329,7 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 false);
         break;
     case 2:
-        env_add("HAKMEM_CONF=", "", false, (const uint8_t *)"/nonexistent/hakmem.conf", 24, false);
+        env_add("HAKMEM_CONF=", "", false, (const uint8_t *)fuzz_missing, strlen(fuzz_missing), false);
         break;
     case 3: {
         /* Longer than any path: ignored. */
@@ -346,8 +359,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char **saved_env = environ;
     hak_options_inputs in = {
-        .system_file = flags & 0x20 ? "/nonexistent/hakmem.conf" : sysfile.path,
+        .system_file = flags & 0x20 ? fuzz_missing : sysfile.path,
         .secure = secure,
+        .who = &fuzz_who,
     };
     environ = no_environ ? NULL : env_vec;
     quiet_begin();

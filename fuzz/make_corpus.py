@@ -234,7 +234,8 @@ OPTIONS = {  # name: a valid value (the environment seeds spell keys out)
     "warm_pool_max": b"8", "prefill_budget": b"2", "mid_ring_cap": b"16",
     "mid_refill_pages": b"3", "empty_slab_cache": b"7", "large_cache_limit": b"512K",
     "large_round_pct": b"50", "purge_delay_ms": b"0", "purge_mode": b"free",
-    "retain_max": b"1G", "foreign_free": b"warn", "exclude": b"/usr/bin/py*,*/sh",
+    "retain_max": b"1G", "foreign_free": b"warn", "allocator": b"libc",
+    "exclude": b"/usr/bin/py*,*/sh", "step_aside": b"off",
     "guard_pages": b"on", "zero_on_free": b"yes", "random_freelist": b"1", "learn": b"1",
     "learn_window_ms": b"500", "learn_miss_high": b"200", "learn_miss_low": b"10",
     "learn_cap_min": b"4", "learn_cap_max": b"64", "learn_dwell": b"5",
@@ -314,6 +315,20 @@ def config_seeds():
     seeds["no-system-file"] = config(NO_SYSTEM, b"", b"", [(None, b"HAKMEM_PURGE_DELAY_MS=0")])
     seeds["profiles"] = config(0, b"profile = conservative\ntiny_cache_cap = 100\n", b"",
                                [(None, b"HAKMEM_PROFILE=CONSERVATIVE")])
+    # Sections: the harness's program is /usr/sbin/nginx in nginx.service.
+    sections = (b"tiny_cache_cap = 20\n[program /usr/sbin/nginx, sshd]\nprofile = secure\n"
+                b"[program nginx]\nmid_ring_cap = 8\n[program *python*]\nallocator = libc\n"
+                b"[unit nginx.service]\nlarge_cache_limit = 64M\n[unit *.scope]\nstats = on\n"
+                b"[cgroup /system.slice/*]\npurge_delay_ms = 1000\n[cgroup /user.slice/*]\n"
+                b"learn = on\n[PROGRAM   ngin?  ]\nwarm_pool_max = 4\n")
+    seeds["sections"] = config(CONF_PART1, sections,
+                               b"[unit nginx.service]\ntiny_cache_cap = 30\nbatch_refill = 8\n",
+                               [(None, b"HAKMEM_BATCH_REFILL=4")])
+    bad_sections = (b"[program /usr/sbin/nginx\nstats = on\n[service nginx]\nstats = on\n"
+                    b"[program]\nstats = on\n[ ]\nstats = on\n[" + b"x" * 1100 + b"]\n"
+                    b"allocator = libc\n[program other]\nprefill_budget = 99\nbogus = 1\n"
+                    b"[unit nginx.service]\nallocator = libc\n]\n[[program nginx]]\n")
+    seeds["bad-sections"] = config(0, bad_sections)
     return seeds
 
 

@@ -18,6 +18,9 @@
 #   real programs   bash python3 perl git gcc xz sqlite3 sort, with
 #                   LD_PRELOAD and with /etc/ld.so.preload in a private
 #                   mount namespace (realprogs.sh)
+#   step aside      valgrind on a leaking program, programs built with
+#                   ASan, TSan, MSan, LSan, another allocator loaded
+#                   (tests/step_aside.sh)
 #
 #   secure profile  the benchmarks under profile = secure and each of its
 #                   switches; their throughput against the default
@@ -126,6 +129,10 @@ step "thread churn: glibc, for comparison" 300 "$BIN/churn" 10000
 # ---- real programs ----
 step "real programs: LD_PRELOAD and /etc/ld.so.preload in a namespace" 600 \
     sh "$HERE/realprogs.sh" "$LIB" "$WORK/realprogs"
+
+# ---- stepping aside: valgrind, sanitizers, another allocator ----
+step "step aside: valgrind, ASan/TSan/MSan/LSan programs, another malloc" 300 \
+    sh "$HERE/../tests/step_aside.sh" "$LIB"
 
 # ---- secure profile: the benchmarks run under it; its cost ----
 if [ "${RELIABILITY_BENCH:-0}" = 1 ]; then

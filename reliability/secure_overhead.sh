@@ -84,7 +84,8 @@ done
 
 # Instructions of a run of pair_loop N SIZE under profile PROF.
 instructions() {
-    env LD_PRELOAD="$LIB" HAKMEM_PROFILE="$1" valgrind --tool=callgrind \
+    # hakmem steps aside under valgrind unless told not to.
+    env LD_PRELOAD="$LIB" HAKMEM_PROFILE="$1" HAKMEM_STEP_ASIDE=off valgrind --tool=callgrind \
         --callgrind-out-file=/dev/null "$BENCH/pair_loop" "$2" "$3" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }

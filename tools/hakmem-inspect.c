@@ -1,8 +1,10 @@
 /*
- * hakmem-inspect - the part of hakmemctl that reads other processes' live
- * statistics regions (src/runtime/live.h): `stats PID [--json]`, `top
- * [--once] [-d SECONDS] [-n COUNT]` and `profile PID`.  hakmemctl (a
- * POSIX sh script) runs it from $(pkglibexecdir).
+ * hakmem-inspect - the part of hakmemctl written in C, for the commands
+ * that need the library's own code.  hakmemctl (a POSIX sh script) runs it
+ * from $(pkglibexecdir).  Here: reading other processes' live statistics
+ * regions (src/runtime/live.h), `stats PID [--json]`, `top [--once] [-d
+ * SECONDS] [-n COUNT]` and `profile PID`; in inspect_config.c: the
+ * configuration, `check-config` and `explain`.
  *
  * A region is trusted only if it is a regular file owned by the
  * process's effective uid (nobody else can make such a file), carries
@@ -33,6 +35,7 @@
 
 #include "base/diag.h"
 #include "base/size_class.h"
+#include "inspect.h"
 #include "runtime/live.h"
 #include "runtime/stats.h"
 
@@ -42,11 +45,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: %s stats PID [--json]\n"
                "       %s top [--once] [-d SECONDS] [-n COUNT]\n"
-               "       %s profile PID [--timeout SECONDS]\n",
-            PROG, PROG, PROG);
+               "       %s profile PID [--timeout SECONDS]\n"
+               "       %s check-config [--sysconfdir DIR]\n"
+               "       %s explain [--sysconfdir DIR] [--unit UNIT] [--cgroup PATH] [--env] "
+               "PROGRAM [OBJECT...]\n",
+            PROG, PROG, PROG, PROG, PROG);
 }
 
-static __attribute__((noreturn)) void usage_error(const char *msg, const char *arg)
+void inspect_usage_error(const char *msg, const char *arg)
 {
     fprintf(stderr, "%s: %s%s%s%s\n", PROG, msg, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
     fprintf(stderr, "Try '%s --help'.\n", PROG);
@@ -67,12 +73,12 @@ static __attribute__((noreturn, format(printf, 1, 2))) void fail(const char *fmt
 static int parse_pid(const char *s)
 {
     if (s == NULL)
-        usage_error("a process ID is needed", NULL);
+        inspect_usage_error("a process ID is needed", NULL);
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (*s < '0' || *s > '9' || *end || errno || v <= 0 || v > 0x3fffffff)
-        usage_error("not a process ID:", s);
+        inspect_usage_error("not a process ID:", s);
     return (int)v;
 }
 
@@ -421,14 +427,14 @@ static int cmd_stats(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             json = true;
         else if (argv[i][0] == '-')
-            usage_error("unknown option", argv[i]);
+            inspect_usage_error("unknown option", argv[i]);
         else if (pid)
-            usage_error("one process ID at a time", NULL);
+            inspect_usage_error("one process ID at a time", NULL);
         else
             pid = parse_pid(argv[i]);
     }
     if (!pid)
-        usage_error("stats needs a process ID", NULL);
+        inspect_usage_error("stats needs a process ID", NULL);
     region r;
     find_region(pid, false, &r);
     if (!region_load(&r))
@@ -469,17 +475,17 @@ static int cmd_profile(int argc, char **argv)
             char *end;
             timeout = strtod(argv[++i], &end);
             if (*end || timeout <= 0)
-                usage_error("--timeout needs a number of seconds, not", argv[i]);
+                inspect_usage_error("--timeout needs a number of seconds, not", argv[i]);
         } else if (argv[i][0] == '-') {
-            usage_error("unknown option", argv[i]);
+            inspect_usage_error("unknown option", argv[i]);
         } else if (pid) {
-            usage_error("one process ID at a time", NULL);
+            inspect_usage_error("one process ID at a time", NULL);
         } else {
             pid = parse_pid(argv[i]);
         }
     }
     if (!pid)
-        usage_error("profile needs a process ID", NULL);
+        inspect_usage_error("profile needs a process ID", NULL);
     region r;
     find_region(pid, true, &r);
     if (!region_load(&r))
@@ -590,13 +596,13 @@ static int cmd_top(int argc, char **argv)
         } else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc) {
             delay = strtod(argv[++i], &end);
             if (*end || delay < 0.1)
-                usage_error("-d needs seconds (0.1 or more), not", argv[i]);
+                inspect_usage_error("-d needs seconds (0.1 or more), not", argv[i]);
         } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
             count = strtol(argv[++i], &end, 10);
             if (*end || count < 1)
-                usage_error("-n needs a positive count, not", argv[i]);
+                inspect_usage_error("-n needs a positive count, not", argv[i]);
         } else {
-            usage_error("unknown argument", argv[i]);
+            inspect_usage_error("unknown argument", argv[i]);
         }
     }
     if (once)
@@ -691,5 +697,9 @@ int main(int argc, char **argv)
         return cmd_top(argc - 2, argv + 2);
     if (strcmp(argv[1], "profile") == 0)
         return cmd_profile(argc - 2, argv + 2);
-    usage_error("unknown command", argv[1]);
+    if (strcmp(argv[1], "check-config") == 0)
+        return inspect_check_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "explain") == 0)
+        return inspect_explain(argc - 2, argv + 2);
+    inspect_usage_error("unknown command", argv[1]);
 }

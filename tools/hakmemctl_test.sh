@@ -4,6 +4,7 @@
 # private mount namespace and is skipped where one cannot be made.
 #   HAKMEMCTL   the script under test (default: ./tools/hakmemctl)
 #   HAKMEM_LIB  a working libhakmem.so.0 (make check exports the built one)
+#   HAKMEMCTL_INSPECT  the hakmem-inspect it runs, if not the installed one
 set -u
 CTL=${HAKMEMCTL:-./tools/hakmemctl}
 LIB=${HAKMEM_LIB:?HAKMEM_LIB must name a built libhakmem.so.0}
@@ -253,6 +254,51 @@ if [ "$(id -u)" -eq 0 ] && unshare --mount --propagation private true 2>/dev/nul
 else
     skip "no private mount namespace (needs root and unshare)"
 fi
+
+echo "== configuration files: check and explain"
+SYSCONF=$(sed -n "s/^SYSCONFDIR='\(.*\)'$/\1/p" "$CTL")
+r=$(newroot config)
+c=$r$SYSCONF
+mkdir -p "$c/hakmem.d" "$r/usr/sbin" "$r/usr/bin" "$r/opt/firefox"
+printf '#!/bin/sh\n' >"$r/usr/sbin/nginx"
+chmod 755 "$r/usr/sbin/nginx"
+ln -s ../sbin/nginx "$r/usr/bin/web"
+cp "$r/usr/sbin/nginx" "$r/opt/firefox/firefox-bin"
+printf 'purge_delay_ms = 500\n[program firefox*]\nallocator = libc\n' >"$c/hakmem.conf"
+printf '[program /usr/sbin/nginx, sshd]\nprofile = secure\n[unit db.service]\nlarge_cache_limit = 64M\n' \
+    >"$c/hakmem.d/50-site.conf"
+ctl "$r" check; expect_rc "check: valid configuration files" 0
+expect_out "check names the files it read" "^configuration: $c/hakmem.conf, $c/hakmem.d/50-site.conf: no problems"
+printf '[unit other.service]\nbogus_key = 1\n[program\n' >"$c/hakmem.d/60-bad.conf"
+ctl "$r" check; expect_rc "check: a bad line in a section that matches nothing fails the check" 1
+expect_out "check prints the library's warning with file and line" \
+    "^hakmem: $c/hakmem.d/60-bad.conf:2: 'bogus_key': unknown key"
+expect_out "and the bad section header's" "^hakmem: $c/hakmem.d/60-bad.conf:3: section header without"
+expect_out "check counts the problems" ': 2 problems \(above\)$'
+rm "$c/hakmem.d/60-bad.conf"
+ctl "$r" explain /usr/bin/web; expect_rc "explain a program through a symbolic link" 0
+expect_out "explain resolves the link as /proc/self/exe would" '^program: /usr/sbin/nginx$'
+expect_out "explain names the section that applies" \
+    "^  section \[program /usr/sbin/nginx, sshd\] at $c/hakmem.d/50-site.conf:1 applies$"
+expect_out "explain gives each key's origin" \
+    "^  profile = secure \($c/hakmem.d/50-site.conf:2 in \[program /usr/sbin/nginx, sshd\]\)$"
+expect_out "explain: keys outside sections apply" "^  purge_delay_ms = 500 \($c/hakmem.conf:1\)$"
+expect_out "explain: the profile's presets" '^  guard_pages = on \(profile\)$'
+expect_out "explain: hakmem serves it" '^allocator: hakmem$'
+ctl "$r" explain /opt/firefox/firefox-bin; expect_rc "explain a program that steps aside" 0
+expect_out "explain says hakmem steps aside, and where that is set" \
+    "^allocator: libc: hakmem steps aside \(allocator = libc, $c/hakmem.conf:3 in \[program firefox\*\]\)$"
+ctl "$r" explain --unit db.service /usr/sbin/nginx; expect_rc "explain --unit" 0
+expect_out "a [unit] section applies under --unit" '^  large_cache_limit = 64M \(.*in \[unit db.service\]\)$'
+ctl "$r" explain /usr/sbin/nginx
+if grep -q 'large_cache_limit = 64M' "$tmp/out"; then failed "a [unit] section applies without --unit"
+else pass "no [unit] section applies without --unit"; fi
+ctl "$r" explain /usr/sbin/missing; expect_rc "explain a missing program" 1
+expect_out "explain says it is missing" 'no such file'
+ctl "$r" explain; expect_rc "explain without a program" 2
+HAKMEMCTL_INSPECT=$tmp/absent "$CTL" --root "$r" check >"$tmp/out" 2>&1; rc=$?
+expect_rc "check without hakmem-inspect fails" 1
+expect_out "and says why" 'configuration: not checked'
 
 real_after=$(cat /etc/ld.so.preload 2>/dev/null || echo ABSENT)
 [ "$real_before" = "$real_after" ] && pass "the machine's /etc/ld.so.preload is unchanged" ||

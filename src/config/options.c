@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "config/config.h"
+
 const hak_option_def hak_option_defs[HAK_OPT_COUNT] = {
 #define HAK_OPT_DEF(id, name, type, def, min, max, choices, doc) \
     { name, HAK_OPT_##type, def, min, max, choices, doc },
@@ -41,9 +43,14 @@ static bool opt_word_eq_n(const char *a, size_t alen, const char *b, size_t blen
     return true;
 }
 
+bool hak_option_word_is(const char *a, size_t alen, const char *lower)
+{
+    return opt_word_eq_n(a, alen, lower, strlen(lower));
+}
+
 static bool opt_word_eq(const char *a, size_t alen, const char *b)
 {
-    return opt_word_eq_n(a, alen, b, strlen(b));
+    return hak_option_word_is(a, alen, b);
 }
 
 int hak_option_find(const char *name, size_t len)
@@ -145,8 +152,17 @@ const char *hak_option_parse(int id, const char *v, size_t len, int64_t *out)
     return NULL;
 }
 
+const char *hak_option_check(int id, const char *value, size_t len)
+{
+    if (hak_option_defs[id].type == HAK_OPT_STRING)
+        return len >= HAK_OPTION_TEXT_MAX - opt_text_used ? "text too long" : NULL;
+    int64_t ignored;
+    return hak_option_parse(id, value, len, &ignored);
+}
+
 void hak_options_reset(void)
 {
+    hak_config_forget();
     opt_text_used = 1;
     hak_option_text[0] = 0;
     for (int i = 0; i < HAK_OPT_COUNT; i++) {

@@ -64,9 +64,15 @@
     X(FOREIGN_FREE, "foreign_free", ENUM, 0, 0, 2, "abort|warn|ignore",                        \
       "What free, realloc and malloc_usable_size do with a pointer hakmem never handed out: "  \
       "abort with a message, warn once per function and leak it, or ignore it silently")       \
+    X(ALLOCATOR, "allocator", ENUM, 0, 0, 1, "hakmem|libc",                                    \
+      "Who serves the program: hakmem, or libc: hakmem steps aside and forwards every call "   \
+      "to the allocator the program has without it (normally the C library's)")              \
     X(EXCLUDE, "exclude", STRING, 0, 0, 0, NULL,                                               \
       "Programs that keep the C library's allocator: comma-separated executable paths, '*' "   \
       "matches any characters")                                                                \
+    X(STEP_ASIDE, "step_aside", BOOL, 1, 0, 1, NULL,                                           \
+      "Step aside by itself under valgrind, under a sanitizer runtime that replaces malloc, "  \
+      "and when another loaded object exports malloc")                                         \
     X(GUARD_PAGES, "guard_pages", BOOL, 0, 0, 1, NULL,                                         \
       "Put an inaccessible page after every Large and Huge block (and before Huge blocks)")   \
     X(ZERO_ON_FREE, "zero_on_free", BOOL, 0, 0, 1, NULL,                                       \
@@ -107,7 +113,18 @@ typedef enum hak_opt_type {
     HAK_OPT_ENUM,
     HAK_OPT_STRING, /* value: offset of the text in hak_option_text, 0 = empty */
 } hak_opt_type;
-typedef enum hak_opt_source { HAK_SRC_DEFAULT, HAK_SRC_FILE, HAK_SRC_ENV, HAK_SRC_API } hak_opt_source;
+/* Where a value comes from, lowest precedence first: a source never
+ * overrides a value from a higher one.  A file's section that matches the
+ * program outranks the lines of the same files outside any section. */
+typedef enum hak_opt_source {
+    HAK_SRC_DEFAULT,
+    HAK_SRC_FILE,         /* hakmem.conf or hakmem.d, outside any section */
+    HAK_SRC_FILE_SECTION, /* hakmem.conf or hakmem.d, a matching section */
+    HAK_SRC_CONF,         /* the file named by HAKMEM_CONF, outside any section */
+    HAK_SRC_CONF_SECTION, /* the file named by HAKMEM_CONF, a matching section */
+    HAK_SRC_ENV,
+    HAK_SRC_API,
+} hak_opt_source;
 
 enum hak_option_id {
 #define HAK_OPT_ID(id, name, type, def, min, max, choices, doc) HAK_OPT_##id,
@@ -142,27 +159,38 @@ hak_inline const char *hak_opt_str(enum hak_option_id id)
 /* Parse `value` (len bytes) for option `id`; 0 on success, else a static
  * message saying what is wrong.  Does not store anything. */
 const char *hak_option_parse(int id, const char *value, size_t len, int64_t *out);
+/* hak_option_parse's verdict on `value` without keeping anything (a text
+ * option's value is not copied). */
+const char *hak_option_check(int id, const char *value, size_t len);
+/* Whether a (alen bytes) is the lower-case word `lower`, in any case. */
+bool hak_option_word_is(const char *a, size_t alen, const char *lower);
 /* Look up an option by name (len bytes); -1 if unknown. */
 int hak_option_find(const char *name, size_t len);
 /* Set option id from a source; false (nothing stored) if a higher-precedence
  * source already set it. */
 bool hak_option_store(int id, int64_t value, hak_opt_source source);
-/* Back to the defaults, every source forgotten. */
+/* Back to the defaults, every source (and config.c's record of the files
+ * read) forgotten. */
 void hak_options_reset(void);
 /* The profile's presets, for the keys no source set. */
 void hak_options_apply_profile(void);
 
 /* options_load.c: what a load reads. */
+struct hak_identity;
 typedef struct hak_options_inputs {
     const char *system_file; /* read first; a missing file is silent */
+    const char *conf_dir;    /* then its *.conf files in name order; NULL: none */
     bool secure;             /* AT_SECURE: $HAKMEM_CONF and HAKMEM_* are ignored */
+    bool no_env;             /* neither $HAKMEM_CONF nor HAKMEM_* (what-if questions) */
+    struct hak_identity *who; /* the program sections match; NULL: this process */
 } hak_options_inputs;
-/* Defaults, the system file, $HAKMEM_CONF, the environment (the last two
- * unless secure), then the profile's presets for the keys no source set.
- * Returns the number of warnings printed (bad lines, bad variables). */
+/* Defaults, the system file, the folder's files, $HAKMEM_CONF, the
+ * environment (the last two unless secure), then the profile's presets for
+ * the keys no source set.  Returns the number of warnings printed (bad
+ * lines, bad variables). */
 unsigned hak_options_load(const hak_options_inputs *in);
 /* hak_options_load with this process's inputs: $sysconfdir/hakmem.conf,
- * and the kernel's AT_SECURE. */
+ * $sysconfdir/hakmem.d, and the kernel's AT_SECURE. */
 void hak_options_init(void);
 /* The value `profile` gives option id when no source sets it. */
 int64_t hak_option_profile_default(int profile, int id);

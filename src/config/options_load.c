@@ -1,9 +1,10 @@
 /*
  * options_load.c - loading the options from their sources at
- * initialisation: the defaults, the system file, $HAKMEM_CONF and the
- * HAKMEM_<KEY> environment (the last two skipped in AT_SECURE processes),
- * then the profile's presets and the rules between keys.  No malloc, no
- * stdio, no getenv: the environment is walked directly.
+ * initialisation: the defaults, the system file and folder (hakmem.conf,
+ * the *.conf files of hakmem.d), $HAKMEM_CONF and the HAKMEM_<KEY>
+ * environment (the last two skipped in AT_SECURE processes), then the
+ * profile's presets and the rules between keys.  No malloc, no stdio, no
+ * getenv: the environment is walked directly.
  */
 #define _GNU_SOURCE
 #include "config/options.h"
@@ -129,15 +130,18 @@ unsigned hak_options_load(const hak_options_inputs *in)
 {
     unsigned warnings = 0;
     hak_options_reset();
+    hak_config_set_identity(in->who);
     hak_config_load_file(in->system_file, HAK_SRC_FILE, false, &warnings);
-    if (!in->secure) {
+    if (in->conf_dir)
+        hak_config_load_dir(in->conf_dir, HAK_SRC_FILE, &warnings);
+    if (!in->secure && !in->no_env) {
         /* setuid/setgid programs ignore both: the environment is the
          * caller's, not the program owner's. */
         static struct opt_conf_path conf;
         conf.found = false;
         opt_env_foreach(opt_find_conf, &conf);
         if (conf.found)
-            hak_config_load_file(conf.path, HAK_SRC_FILE, true, &warnings);
+            hak_config_load_file(conf.path, HAK_SRC_CONF, true, &warnings);
         opt_env_foreach(opt_apply_env_entry, &warnings);
     }
     warnings += opt_check_pair(HAK_OPT_LEARN_MISS_LOW, HAK_OPT_LEARN_MISS_HIGH);
@@ -150,6 +154,7 @@ void hak_options_init(void)
 {
     hak_options_inputs in = {
         .system_file = HAK_SYSCONFDIR "/hakmem.conf",
+        .conf_dir = HAK_SYSCONFDIR "/hakmem.d",
         .secure = getauxval(AT_SECURE) != 0,
     };
     hak_options_load(&in);

@@ -235,7 +235,7 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
     default:
         hak_init_ensure();
         if (hak_forward) {
-            hak_libc.free(p);
+            hak_next.free(p);
             return;
         }
         alloc_foreign(ALLOC_OP_FREE, p);
@@ -288,7 +288,7 @@ HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
     hak_heap *h = hak_thread_heap();
     if (h == NULL) {
         if (hak_forward)
-            return hak_libc.malloc(hak_classes[cls].size);
+            return hak_next.malloc(hak_classes[cls].size);
         errno = ENOMEM;
         return NULL;
     }
@@ -358,7 +358,7 @@ HAK_FRAME void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
     hak_background_serve(); /* safe point, see background.h */
     if (hak_unlikely(!hak_init_ensure() || hak_forward)) {
         *zeroed = false;
-        return align <= HAK_MIN_ALIGN ? hak_libc.malloc(size) : hak_libc.memalign(align, size);
+        return align <= HAK_MIN_ALIGN ? hak_next.malloc(size) : hak_next.memalign(align, size);
     }
     if (size > HAK_ALLOC_MAX) {
         errno = ENOMEM;
@@ -376,6 +376,10 @@ HAK_FRAME void *hak_alloc_big(size_t size, size_t align, bool *zeroed)
 
 HAK_FRAME void *hak_calloc_impl(size_t count, size_t size)
 {
+    /* Forwarded as calloc, with the caller's own sizes (valgrind and the
+     * sanitizers report against the size asked for). */
+    if (hak_unlikely(!hak_init_ensure() || hak_forward))
+        return hak_next.calloc(count, size);
     size_t total;
     if (hak_unlikely(__builtin_mul_overflow(count, size, &total))) {
         errno = ENOMEM;
@@ -418,7 +422,7 @@ size_t hak_usable_size_impl(const void *p)
     }
     hak_init_ensure();
     if (hak_forward)
-        return hak_libc.usable_size((void *)p);
+        return hak_next.usable_size((void *)p);
     alloc_foreign(ALLOC_OP_USABLE, p);
     return 0;
 }
@@ -489,7 +493,7 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
     }
     hak_init_ensure();
     if (hak_forward)
-        return hak_libc.realloc(p, size);
+        return hak_next.realloc(p, size);
     alloc_foreign(ALLOC_OP_REALLOC, p);
     /* warn/ignore: the old size is unknown, so nothing can be copied; the
      * caller sees an allocation failure and keeps its block. */
@@ -534,7 +538,7 @@ HAK_FRAME void *hak_aligned_impl(size_t align, size_t size)
         return hak_api_malloc(size);
     hak_init_ensure(); /* the decision to forward is made there */
     if (hak_unlikely(hak_forward))
-        return hak_libc.memalign(align, size);
+        return hak_next.memalign(align, size);
     if (size > HAK_ALLOC_MAX || align > HAK_ALLOC_MAX / 2) {
         errno = ENOMEM;
         return NULL;

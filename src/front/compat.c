@@ -1,5 +1,7 @@
 /*
- * compat.c - glibc's malloc extensions, answered from hakmem's own heap.
+ * compat.c - glibc's malloc extensions, answered from hakmem's own heap,
+ * or by the next allocator's own where hakmem stepped aside (forward.h;
+ * a function it lacks answers as for an empty heap).
  *
  * mallinfo2 fields: arena = bytes mapped in Tiny/Mid/Large segments,
  * hblks/hblkhd = live Huge blocks and their bytes, uordblks = bytes in use
@@ -17,6 +19,7 @@
 
 #include "base/diag.h"
 #include "base/size_class.h"
+#include "config/forward.h"
 #include "config/options.h"
 #include "hakmem.h"
 #include "os/os.h"
@@ -34,6 +37,8 @@ int hak_malloc_trim_impl(size_t pad)
     (void)pad; /* nothing is kept "at the top": every free page goes */
     if (!hak_init_ensure())
         return 0;
+    if (hak_forward)
+        return hak_next.malloc_trim ? hak_next.malloc_trim(pad) : 0;
     size_t before = hak_os_current_rss_kib();
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty) {
@@ -48,8 +53,21 @@ int hak_malloc_trim_impl(size_t pad)
     return purged > 0 || hak_os_current_rss_kib() < before ? 1 : 0;
 }
 
+/* Whether this process forwards (initialising first). */
+static bool compat_forwarding(void)
+{
+    return hak_init_ensure() && hak_forward;
+}
+
 void hak_mallinfo2_impl(struct mallinfo2 *out)
 {
+    if (compat_forwarding()) {
+        if (hak_next.mallinfo2)
+            *out = hak_next.mallinfo2();
+        else
+            memset(out, 0, sizeof *out);
+        return;
+    }
     struct hak_stats s;
     hak_stats_get(&s);
     hak_segment_totals seg;
@@ -72,6 +90,8 @@ static int compat_sat(size_t v) { return v > INT_MAX ? INT_MAX : (int)v; }
 
 struct mallinfo hak_mallinfo_impl(void)
 {
+    if (compat_forwarding() && hak_next.mallinfo)
+        return hak_next.mallinfo();
     struct mallinfo2 m2;
     hak_mallinfo2_impl(&m2);
     struct mallinfo m;
@@ -111,6 +131,11 @@ static void compat_file_sink(void *ctx, const char *data, size_t len)
  * with the stream still locked); the caller's state is restored after. */
 void hak_malloc_stats_impl(void)
 {
+    if (compat_forwarding()) {
+        if (hak_next.malloc_stats)
+            hak_next.malloc_stats();
+        return;
+    }
     struct mallinfo2 m;
     hak_mallinfo2_impl(&m);
     int cancel_state;
@@ -145,6 +170,8 @@ static void compat_attr(hak_buf *b, const char *name, uint64_t v)
 
 int hak_malloc_info_impl(int options, FILE *fp)
 {
+    if (compat_forwarding() && hak_next.malloc_info)
+        return hak_next.malloc_info(options, fp);
     if (options != 0 || fp == NULL) {
         errno = EINVAL;
         return -1;
@@ -209,7 +236,8 @@ int hak_malloc_info_impl(int options, FILE *fp)
  * aborts. */
 int hak_mallopt_impl(int param, int value)
 {
-    hak_init_ensure();
+    if (compat_forwarding())
+        return hak_next.mallopt ? hak_next.mallopt(param, value) : 0;
     switch (param) {
     case M_TRIM_THRESHOLD: {
         int64_t keep = value < 0 ? hak_option_defs[HAK_OPT_RETAIN_MAX].max : value;

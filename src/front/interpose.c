@@ -76,3 +76,14 @@ HAK_API void *__libc_memalign(size_t align, size_t size) { return hak_memalign_i
 HAK_API void *__libc_valloc(size_t size) { return hak_valloc_impl(size); }
 HAK_API void *__libc_pvalloc(size_t size) { return hak_pvalloc_impl(size); }
 HAK_API void cfree(void *p) { hak_api_free(p); }
+
+/* ---- sanitizers ---- */
+
+/* gcc's AddressSanitizer runtime (libasan.so, loaded after a preloaded
+ * hakmem) refuses to start unless it comes first among the libraries.
+ * hakmem steps aside for it and forwards every call to it
+ * (config/forward.h), so the order does no harm: the runtime reads its
+ * default options from this hook, and this one turns that check off.  A
+ * program's own hook, found first, and ASAN_OPTIONS still win. */
+HAK_API const char *__asan_default_options(void);
+HAK_API const char *__asan_default_options(void) { return "verify_asan_link_order=0"; }

@@ -2,12 +2,19 @@
  * os.c - kernel interface.  Every mmap/munmap/madvise/mremap in hakmem is
  * here.  Calls preserve errno on success so that a successful malloc never
  * changes errno.
+ *
+ * The files read at initialisation (configuration, /proc) and the
+ * diagnostics go through syscall(2), not the C library's open, read,
+ * readlink and write: a sanitizer runtime replaces those, and its
+ * replacements crash when hakmem's first malloc comes while the runtime is
+ * still setting them up (gcc's ThreadSanitizer does exactly that).
  */
 #define _GNU_SOURCE
 #include "os/os.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -169,7 +176,7 @@ void hak_os_write(int fd, const char *buf, size_t len)
 {
     int saved = errno;
     while (len > 0) {
-        ssize_t w = write(fd, buf, len);
+        ssize_t w = syscall(SYS_write, fd, buf, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -221,11 +228,26 @@ uint64_t hak_os_current_rss_kib(void)
     return pages * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
 }
 
+static int os_open(const char *path, int flags)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0);
+}
+
+static ssize_t os_read(int fd, void *buf, size_t len)
+{
+    return syscall(SYS_read, fd, buf, len);
+}
+
+static void os_close(int fd)
+{
+    syscall(SYS_close, fd);
+}
+
 ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncated)
 {
     int saved = errno;
     *truncated = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = os_open(path, O_RDONLY);
     if (fd < 0) {
         ssize_t err = -errno;
         errno = saved;
@@ -233,19 +255,26 @@ ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncate
     }
     size_t n = 0;
     for (;;) {
-        ssize_t r = read(fd, buf + n, cap - n);
+        ssize_t r = os_read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r < 0) {
+            /* EISDIR, EIO: what was read is not the whole file. */
+            ssize_t err = -errno;
+            os_close(fd);
+            errno = saved;
+            return err;
+        }
+        if (r == 0)
             break;
         n += (size_t)r;
         if (n == cap) {
             char extra;
-            *truncated = read(fd, &extra, 1) > 0;
+            *truncated = os_read(fd, &extra, 1) > 0;
             break;
         }
     }
-    close(fd);
+    os_close(fd);
     errno = saved;
     return (ssize_t)n;
 }
@@ -326,4 +355,92 @@ bool hak_os_readable(const void *p)
     bool ok = r < 0 && errno == EINVAL;
     errno = saved;
     return ok;
+}
+
+int hak_os_list_dir(const char *path, char *buf, size_t cap, hak_os_dir_fn fn, void *ctx)
+{
+    int saved = errno;
+    int fd = os_open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        int err = -errno;
+        errno = saved;
+        return err;
+    }
+    int result = 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, fd, buf, cap);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            result = -errno;
+            break;
+        }
+        if (got == 0)
+            break;
+        /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1),
+         * then the NUL-terminated name; glibc declares no such type. */
+        for (long pos = 0; pos < got;) {
+            const char *d = buf + pos;
+            unsigned short reclen;
+            memcpy(&reclen, d + 16, sizeof reclen);
+            const char *name = d + 19;
+            if (reclen == 0)
+                break;
+            if (!(name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))))
+                fn(name, ctx);
+            pos += reclen;
+        }
+    }
+    os_close(fd);
+    errno = saved;
+    return result;
+}
+
+size_t hak_os_exe_path(char *buf, size_t cap)
+{
+    if (cap < 2)
+        return 0;
+    int saved = errno;
+    ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", buf, cap - 1);
+    errno = saved;
+    if (n > 0 && (size_t)n < cap - 1) {
+        buf[n] = 0;
+        return (size_t)n;
+    }
+    const char *fn = (const char *)getauxval(AT_EXECFN);
+    size_t len = fn ? strlen(fn) : 0;
+    if (len == 0 || len >= cap)
+        return 0;
+    memcpy(buf, fn, len + 1);
+    return len;
+}
+
+/* Valgrind's client request: a fixed sequence of rotations that leaves the
+ * register as it was, then an idle instruction; valgrind recognises the
+ * sequence and answers the request whose arguments the first register
+ * points to, a real CPU leaves the default in the result register.
+ * Request 0x1001 is RUNNING_ON_VALGRIND (its answer: the nesting depth). */
+bool hak_os_under_valgrind(void)
+{
+    volatile uint64_t args[6] = { 0x1001, 0, 0, 0, 0, 0 };
+    uint64_t result = 0;
+#if defined(__x86_64__)
+    __asm__ volatile("rolq $3, %%rdi\n\trolq $13, %%rdi\n\t"
+                     "rolq $61, %%rdi\n\trolq $51, %%rdi\n\t"
+                     "xchgq %%rbx, %%rbx"
+                     : "=d"(result)
+                     : "a"(&args[0]), "0"(result)
+                     : "cc", "memory");
+#elif defined(__aarch64__)
+    register uint64_t x3 __asm__("x3") = result;
+    register const volatile uint64_t *x4 __asm__("x4") = &args[0];
+    __asm__ volatile("ror x12, x12, #3\n\tror x12, x12, #13\n\t"
+                     "ror x12, x12, #51\n\tror x12, x12, #61\n\t"
+                     "orr x10, x10, x10"
+                     : "+r"(x3)
+                     : "r"(x4)
+                     : "cc", "memory");
+    result = x3;
+#endif
+    return result != 0;
 }

@@ -52,8 +52,8 @@ uint64_t hak_os_current_rss_kib(void);
 
 /* Read up to `cap` bytes of a file (open, read until EOF or full, close),
  * retrying interrupted reads; *truncated tells whether the file had more.
- * Returns the bytes read, or -errno if the file cannot be opened.  errno is
- * left as it was either way. */
+ * Returns the bytes read, or -errno if the file cannot be opened or read
+ * (a folder: -EISDIR).  errno is left as it was either way. */
 ssize_t hak_os_read_file(const char *path, char *buf, size_t cap, bool *truncated);
 
 /* A new file of `size` zero bytes, created with O_EXCL|O_NOFOLLOW and mode
@@ -75,5 +75,24 @@ size_t hak_os_copy_file(const char *path, int fd, size_t max);
  * `how`, so it fails with EFAULT for unreadable memory and EINVAL
  * otherwise, changing nothing. */
 bool hak_os_readable(const void *p);
+
+/* Call fn(name, ctx) for every entry of directory `path` but "." and "..",
+ * in the kernel's order, reading it with getdents64 into buf (cap bytes,
+ * the caller's, so nothing here allocates or keeps state).  Returns 0, or
+ * -errno if the directory cannot be opened or read.  errno is left as it
+ * was either way. */
+typedef void (*hak_os_dir_fn)(const char *name, void *ctx);
+int hak_os_list_dir(const char *path, char *buf, size_t cap, hak_os_dir_fn fn, void *ctx);
+
+/* This process's executable as an absolute path, NUL-terminated: the
+ * target of /proc/self/exe (symbolic links resolved), or the kernel's
+ * AT_EXECFN where /proc is missing.  Returns its length, 0 if neither is
+ * available or it does not fit in cap bytes. */
+size_t hak_os_exe_path(char *buf, size_t cap);
+
+/* Whether the process runs on valgrind's synthetic CPU (any tool): asks
+ * valgrind with its client-request instruction sequence, which is a no-op
+ * on a real CPU.  Always false on architectures without one here. */
+bool hak_os_under_valgrind(void);
 
 #endif

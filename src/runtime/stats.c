@@ -15,6 +15,7 @@
 
 #include "base/counters.h"
 #include "base/diag.h"
+#include "config/config.h"
 #include "config/forward.h"
 #include "config/options.h"
 #include "config/secure.h"
@@ -165,45 +166,6 @@ static void stats_size_col(hak_buf *b, uint64_t bytes, unsigned width)
     hak_buf_str_pad(b, mem, width);
 }
 
-static void stats_print_options(hak_buf *b, const int64_t *values, const uint8_t *sources,
-                                const char *text)
-{
-    static const char *const source_name[] = { "default", "file", "env", "api" };
-    hak_buf_str(b, "effective configuration:\n");
-    for (int i = 0; i < HAK_OPT_COUNT; i++) {
-        const hak_option_def *d = &hak_option_defs[i];
-        int64_t v = values[i];
-        hak_buf_str(b, "  ");
-        hak_buf_str(b, d->name);
-        hak_buf_str(b, " = ");
-        switch (d->type) {
-        case HAK_OPT_BOOL: hak_buf_str(b, v ? "on" : "off"); break;
-        case HAK_OPT_INT: hak_buf_i64(b, v); break;
-        case HAK_OPT_SIZE: hak_buf_size(b, (uint64_t)v); break;
-        case HAK_OPT_STRING: {
-            const char *t = v >= 0 && v < HAK_OPTION_TEXT_MAX ? text + v : "";
-            hak_buf_str(b, *t ? t : "(empty)");
-            break;
-        }
-        case HAK_OPT_ENUM: {
-            const char *c = d->choices;
-            for (int64_t k = 0; k < v && c; k++) {
-                c = strchr(c, '|');
-                if (c)
-                    c++;
-            }
-            const char *end = c ? strchr(c, '|') : NULL;
-            if (c)
-                hak_buf_mem(b, c, end ? (size_t)(end - c) : strlen(c));
-            break;
-        }
-        }
-        hak_buf_str(b, " (");
-        hak_buf_str(b, source_name[sources[i] & 3]);
-        hak_buf_str(b, ")\n");
-    }
-}
-
 void hak_stats_report(hak_buf *b)
 {
     struct hak_stats s;
@@ -275,7 +237,7 @@ void hak_stats_format(hak_buf *b, const struct hak_stats *s, uint64_t pid, const
     hak_buf_str(b, ", threads ");
     hak_buf_u64(b, s->threads);
     hak_buf_char(b, '\n');
-    stats_print_options(b, values, sources, text);
+    hak_config_print_values(b, values, sources, text);
 }
 
 HAK_API void hak_stats_print(int fd)
@@ -288,6 +250,17 @@ HAK_API void hak_stats_print(int fd)
 
 void hak_stats_at_exit(void)
 {
-    if (hak_opt(HAK_OPT_STATS) && !hak_forward)
+    if (!hak_opt(HAK_OPT_STATS))
+        return;
+    if (!hak_forward) {
         hak_stats_print(2);
+        return;
+    }
+    /* No statistics of hakmem's own: say why, once. */
+    char mem[512];
+    hak_buf b = { .data = mem, .cap = sizeof mem, .fd = 2 };
+    hak_buf_str(&b, "hakmem: stepped aside (");
+    hak_forward_describe(&b);
+    hak_buf_str(&b, "); the next allocator served this process\n");
+    hak_buf_flush(&b);
 }
