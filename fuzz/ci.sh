@@ -2,8 +2,10 @@
 # CI for the fuzz targets: build them (make fuzz) in BUILD_DIR, then run each
 # target for FUZZ_CI_SECONDS (60) with libFuzzer and as long with AFL++, and
 # fuzz_ops once more with libFuzzer under profile = secure (its checked
-# path): about 5 minutes in all, plus the build.  Fails on any crash, leak,
-# hang or sanitizer report (fuzz/run exits 1), printing how to reproduce it.
+# path): about 5 minutes in all, plus the build; then the ClusterFuzzLite
+# recipe (.clusterfuzzlite/build.sh, each target 5 s: fuzz/cflite_local.sh).
+# Fails on any crash, leak, hang or sanitizer report (fuzz/run exits 1),
+# printing how to reproduce it.
 #
 # Usage: fuzz/ci.sh BUILD_DIR
 #   BUILD_DIR is configured here (--enable-werror) if it has no Makefile.
@@ -32,6 +34,10 @@ for target in fuzz_ops fuzz_config; do
 done
 printf '\n==== fuzz_ops with libfuzzer, profile = secure, %ss\n' "$seconds"
 HAKMEM_PROFILE=secure "$src/fuzz/run" fuzz_ops "$seconds" libfuzzer || failed="$failed fuzz_ops/libfuzzer/secure"
+# The ClusterFuzzLite / OSS-Fuzz recipe, built and run here so it cannot rot.
+printf '\n==== .clusterfuzzlite/build.sh (clang, libFuzzer), each target %ss\n' \
+    "${FUZZ_CFLITE_SECONDS:-5}"
+sh "$src/fuzz/cflite_local.sh" "$build/cflite" || failed="$failed clusterfuzzlite"
 if [ -n "$failed" ]; then
     printf '\nfuzz/ci.sh: FAILED:%s (findings under %s)\n' "$failed" "$FUZZ_FINDINGS"
     exit 1

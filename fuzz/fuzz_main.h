@@ -3,6 +3,9 @@
  * harness after its LLVMFuzzerTestOneInput.
  *
  *   libFuzzer build   no main here: libFuzzer brings its own.
+ *   engine's main     (-DHAK_FUZZ_ENGINE_MAIN, .clusterfuzzlite/build.sh)
+ *                     none here either: $LIB_FUZZING_ENGINE brings it,
+ *                     whichever engine, AFL++'s driver included.
  *   AFL++ build       (afl-clang-fast defines __AFL_FUZZ_TESTCASE_LEN)
  *                     persistent mode over shared-memory test cases.
  *   replay build      (-DHAK_FUZZ_REPLAY) runs every file named on the
@@ -18,7 +21,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#if defined(__AFL_FUZZ_TESTCASE_LEN)
+#if defined(HAK_FUZZ_ENGINE_MAIN)
+
+#elif defined(__AFL_FUZZ_TESTCASE_LEN)
 
 #include <unistd.h>
 

@@ -138,6 +138,17 @@ Test(docs, shipped_config_is_valid_when_uncommented)
     }
 }
 
+Test(docs, fuzz_dictionary_has_every_key)
+{
+    const char *dict = slurp("fuzz/fuzz_config.dict");
+    for (int i = 0; i < HAK_OPT_COUNT; i++) {
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, "=\"%s\"\n", hak_option_defs[i].name);
+        cr_assert_not_null(strstr(dict, quoted), "fuzz/fuzz_config.dict lacks the key %s",
+                           hak_option_defs[i].name);
+    }
+}
+
 Test(docs, library_page_documents_every_environment_variable)
 {
     const char *man3 = slurp("man/hakmem.3");
