@@ -55,24 +55,32 @@ void *realloc(void *p, size_t n)
 
 static char tmpdir[64];
 
-/* tmpdir/name, in one of four buffers used in turn: a path stays valid
- * until four more have been made. */
-static char *test_path(const char *name)
+/* A ring of four paths: each stays valid until four more of its ring have
+ * been made. */
+typedef struct test_paths {
+    char path[4][128];
+    int next;
+} test_paths;
+
+/* tmpdir/name, in ring r. */
+static char *test_path(test_paths *r, const char *name)
 {
-    static char path[4][128];
-    static int next;
     if (tmpdir[0] == 0) {
         strcpy(tmpdir, "/tmp/hakmem-config-XXXXXX");
         cr_assert_not_null(mkdtemp(tmpdir));
     }
-    char *p = path[next++ % 4];
+    char *p = r->path[r->next++ % 4];
     snprintf(p, 128, "%s/%s", tmpdir, name);
     return p;
 }
 
+/* Files, folders and missing paths each have their own ring, so that a
+ * folder stays named while files are written into it. */
+static test_paths file_paths, dir_paths, missing_paths;
+
 static const char *write_file(const char *name, const char *text)
 {
-    char *p = test_path(name);
+    char *p = test_path(&file_paths, name);
     FILE *f = fopen(p, "w");
     cr_assert_not_null(f);
     fputs(text, f);
@@ -83,7 +91,7 @@ static const char *write_file(const char *name, const char *text)
 /* A folder under the test's own one (made if missing). */
 static const char *make_dir(const char *name)
 {
-    char *p = test_path(name);
+    char *p = test_path(&dir_paths, name);
     mkdir(p, 0755);
     return p;
 }
@@ -94,7 +102,7 @@ static const char *missing_path(const char *name)
 {
     char sub[96];
     snprintf(sub, sizeof sub, "missing/%s", name);
-    return test_path(sub);
+    return test_path(&missing_paths, sub);
 }
 
 /* Run fn with stderr captured into out. */
