@@ -795,6 +795,8 @@ static void *mt_worker(void *arg)
     uint64_t seq = a->rng;
 
     for (unsigned op = 0; op < MT_OPS; op++) {
+        if (op % 1024 == 0)
+            test_progress_watchdog(60);
         uint64_t r = test_rand(&a->rng);
         struct mt_block *b = &slot[(r >> 8) % MT_SLOTS];
         unsigned kind = (unsigned)(r % 100);
@@ -863,7 +865,7 @@ static void *mt_worker(void *arg)
 
 Test(api, threads_mix_malloc_free_realloc)
 {
-    test_watchdog(60);
+    test_progress_watchdog(60);
     struct mt_arg args[TEST_THREADS];
     memset(args, 0, sizeof args);
     for (int i = 0; i < TEST_THREADS; i++)

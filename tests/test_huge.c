@@ -441,6 +441,7 @@ static void *huge_worker_main(void *arg)
     struct huge_worker *w = arg;
     uint64_t rng = 0xabc + w->id * 0x7777;
     for (unsigned i = 0; i < w->ops; i++) {
+        test_progress_watchdog(60);
         uint64_t seed = ((uint64_t)w->id << 32) | i;
         size_t n = huge_size(&rng, 6 * MiB);
         char *p = hak_malloc(n);
@@ -483,7 +484,7 @@ static void *huge_worker_main(void *arg)
 
 Test(huge, threads_alloc_realloc_free)
 {
-    test_watchdog(60);
+    test_progress_watchdog(60);
     struct hak_stats s0 = stats_now();
     struct huge_worker w[TEST_THREADS];
     for (unsigned i = 0; i < TEST_THREADS; i++)

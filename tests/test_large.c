@@ -675,6 +675,7 @@ static void *large_worker_main(void *arg)
     struct large_worker *w = arg;
     uint64_t rng = 0x1234 + w->id * 0x9999;
     for (unsigned i = 0; i < w->ops; i++) {
+        test_progress_watchdog(60);
         size_t n = HAK_MID_MAX + 1 + test_rand(&rng) % (HAK_LARGE_MAX - HAK_MID_MAX);
         void *p = hak_malloc(n);
         /* A cached run of a larger class may serve the request, within the
@@ -755,7 +756,7 @@ static void run_cross_thread(unsigned ops)
 
 Test(large, cross_thread_frees)
 {
-    test_watchdog(60);
+    test_progress_watchdog(60);
     lib_init();
     run_cross_thread(2500);
 }
@@ -763,7 +764,7 @@ Test(large, cross_thread_frees)
 /* Every free goes to the segments under the lock: contention there. */
 Test(large, cross_thread_frees_without_cache)
 {
-    test_watchdog(60);
+    test_progress_watchdog(60);
     lib_init();
     hak_option_values[HAK_OPT_LARGE_CACHE_LIMIT] = 0;
     run_cross_thread(1500);

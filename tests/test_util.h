@@ -28,8 +28,18 @@
 #define TEST_THREADS 8
 
 /* A deadlock must fail fast: SIGALRM kills the worker, Criterion reports
- * it as a crash. */
+ * it as a crash.  For a short, single-threaded test. */
 static inline void test_watchdog(unsigned seconds)
+{
+    alarm(seconds);
+}
+
+/* The watchdog of a test whose work takes long on a busy machine (threads
+ * that oversubscribe the cores, hundreds of forks): call it at each step of
+ * progress, from any thread.  A stall of `seconds` with no step fails the
+ * test as test_watchdog does; slowness alone never does.  No Criterion
+ * .timeout goes with it: that would bound the whole test's wall time. */
+static inline void test_progress_watchdog(unsigned seconds)
 {
     alarm(seconds);
 }
