@@ -98,17 +98,18 @@ for prog in gcc-address clang-address; do
     if [ "$rc" -ne 0 ] && has 'ERROR: AddressSanitizer: heap-buffer-overflow' err; then
         pass "$prog: ASan reports the program's heap-buffer-overflow"
     else failed "$prog overflow (exit $rc)"; fi
+    run "$tmp/$prog" small
+    if [ "$rc" -ne 0 ] && has 'ERROR: AddressSanitizer: heap-buffer-overflow' err &&
+        has '0 bytes to the right of 10-byte region' err; then
+        pass "$prog: ASan reports one byte past a 10-byte block (the size asked for)"
+    else failed "$prog small overflow (exit $rc)"; fi
     run "$tmp/$prog" uaf
     if [ "$rc" -ne 0 ] && has 'ERROR: AddressSanitizer: heap-use-after-free' err; then
         pass "$prog: ASan reports the program's heap-use-after-free"
     else failed "$prog use after free (exit $rc)"; fi
     run "$tmp/$prog" leak
-    # Blocks from malloc() up to 32 KiB reach ASan rounded up to hakmem's
-    # size class (100 -> 112 bytes), since the small-allocation path
-    # forwards by class.
-    leaked=$(sed -n 's/.*Direct leak of \([0-9]*\) byte.*/\1/p' "$tmp/err" | head -n 1)
-    if [ "$rc" -ne 0 ] && [ "${leaked:-0}" -ge 100 ]; then
-        pass "$prog: LeakSanitizer reports the program's leak ($leaked bytes)"
+    if [ "$rc" -ne 0 ] && has 'Direct leak of 100 byte\(s\) in 1 object' err; then
+        pass "$prog: LeakSanitizer reports the program's leak (100 bytes)"
     else failed "$prog leak (exit $rc)"; fi
 done
 

@@ -267,7 +267,7 @@ static hak_noinline void *alloc_miss_checked(size_t size)
     hak_heap *h = hak_thread_heap();
     if (h == NULL) {
         if (hak_forward)
-            return hak_libc.malloc(size);
+            return hak_next.malloc(size);
         errno = ENOMEM;
         return NULL;
     }
@@ -277,6 +277,10 @@ static hak_noinline void *alloc_miss_checked(size_t size)
 
 HAK_FRAME void *hak_alloc_small_miss_size(size_t size)
 {
+    /* Where hakmem stepped aside no thread ever gets a heap: forwarded
+     * with the size asked for, so valgrind and the sanitizers see it. */
+    if (hak_unlikely(hak_heap_tls == &hak_heap_empty) && hak_init_ensure() && hak_forward)
+        return hak_next.malloc(size);
     if (hak_unlikely(hak_secure.small_checked))
         return alloc_miss_checked(size);
     return hak_alloc_small_miss(size <= HAK_TINY_MAX ? hak_tiny_class_of(size)

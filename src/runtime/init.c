@@ -85,10 +85,11 @@ bool hak_init_slow(void)
     hak_keys_t keys;
     hak_os_random(&keys, sizeof keys);
     hak_keys = keys;
-    hak_segment_init(); /* the freed mark */
     hak_options_init();
     hak_secure_init();
     hak_forward_decide();
+    /* The freed mark; the arena only where hakmem serves the program. */
+    hak_segment_init(!hak_forward);
     hak_live_init();
     hak_prof_init();
 

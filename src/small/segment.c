@@ -17,8 +17,9 @@
  * range sits a few TiB below where the kernel places mappings, at a random
  * offset, far from both the libraries and the brk heap.  No arena (Tiny
  * segments placed like Mid ones, descriptors in their headers) when the
- * process runs under RLIMIT_AS, when the address space is too small, or
- * when the range cannot be had.
+ * process runs under RLIMIT_AS, when the address space is too small, when
+ * the range cannot be had, or where hakmem stepped aside (a sanitizer
+ * runtime wants that part of the address space for itself).
  */
 #include "small/segment.h"
 
@@ -52,7 +53,7 @@ static _Atomic uint32_t arena_next;
 
 static uintptr_t arena_base(void) { return hak_block_mark; }
 
-void hak_segment_init(void)
+void hak_segment_init(bool arena)
 {
     uint64_t r;
     hak_os_random(&r, sizeof r);
@@ -61,10 +62,10 @@ void hak_segment_init(void)
      * top of a 47-bit address space.  Under a process that manages the
      * address space itself (valgrind) new mappings start low, yet the top
      * is free: aim below the usual place then. */
-    uintptr_t top = hak_os_map_hint();
+    uintptr_t top = arena ? hak_os_map_hint() : 0;
     if (top < 16 * tib)
         top = (uintptr_t)0x7f << 40;
-    if (!hak_os_address_space_limited()) {
+    if (arena && !hak_os_address_space_limited()) {
         for (int attempt = 0; attempt < 4 && !arena_ready; attempt++) {
             /* 4 to 6 TiB below, 4 MiB aligned. */
             uintptr_t below = 4 * tib + ((r >> (attempt * 8)) % 512) * (4 * tib / 1024);

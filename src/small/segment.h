@@ -9,9 +9,10 @@
 
 #include "small/slab.h"
 
-/* Place the Tiny arena and choose the freed mark (base/block.h); once, at
- * initialisation, before any block exists. */
-void hak_segment_init(void);
+/* Place the Tiny arena (unless !arena: a process where hakmem stepped
+ * aside maps nothing, see config/forward.h) and choose the freed mark
+ * (base/block.h); once, at initialisation, before any block exists. */
+void hak_segment_init(bool arena);
 /* Take up to n FREE slabs of `kind`; returns how many (0: out of memory). */
 unsigned hak_segment_acquire(unsigned kind, hak_slab **out, unsigned n);
 /* Return slabs of one `kind` (owner-private state no longer needed).  They

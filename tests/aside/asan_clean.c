@@ -6,6 +6,7 @@
  *
  *   asan_clean           allocate, share with threads, free: prints "ok"
  *   asan_clean overflow  write one past a 100000-byte block
+ *   asan_clean small     write one past a 10-byte block
  *   asan_clean uaf       read a freed 24-byte block
  *   asan_clean leak      leak a 100-byte block
  */
@@ -31,6 +32,12 @@ int main(int argc, char **argv)
         volatile char *big = malloc(100000);
         big[100000] = 1;
         free((void *)big);
+        return 0;
+    }
+    if (strcmp(mode, "small") == 0) {
+        volatile char *small = malloc(10);
+        small[10] = 1;
+        free((void *)small);
         return 0;
     }
     if (strcmp(mode, "uaf") == 0) {
