@@ -80,10 +80,9 @@ make -j"$(nproc)" distcheck >"$work/distcheck.log" 2>&1 || { echo distcheck >"$w
 mkdir -p "$R/SOURCES"
 cp "$tarball" "$R/SOURCES/"
 # make check already ran on this tarball (distcheck) and in the Debian
-# build.  Debian's brp-compress is a bash script with a /bin/sh shebang:
-# run it with bash so that the man pages are compressed as on Fedora.
+# build.  The plain command of README.md: what CI checks is what anyone
+# building the RPMs gets.
 rpmbuild -bb --nodeps --without check --define "_topdir $R" \
-    --define '__brp_compress bash %{_rpmconfigdir}/brp-compress %{?_prefix}' \
     "$work/src-dist/rpm/hakmem.spec" >"$work/rpm-build.log" 2>&1 || { echo rpmbuild >"$work/bg.failed"; exit 1; }
 EOF
 # Its own process group (setsid), so that an early exit can stop all of it.
@@ -174,6 +173,14 @@ expect "libhakmem-dev: a program builds and runs against it" sh -c \
     sh "$dev" "$work" "$MA"
 t=$x/hakmem
 expect "hakmem: /etc/hakmem.conf is a conffile" grep -qx /etc/hakmem.conf "$t/DEBIAN/conffiles"
+expect "hakmem: the drop-in folder /etc/hakmem.d" test -d "$t/etc/hakmem.d"
+expect "hakmem: /usr/libexec/hakmem/hakmem-inspect" test -x "$t/usr/libexec/hakmem/hakmem-inspect"
+expect "hakmem: hakmem-inspect needs only libc and the loader (readelf -d)" sh -c \
+    '! readelf -d "$1" | sed -n "s/.*(NEEDED).*\[\(.*\)\]/\1/p" | grep -Ev "^(libc\.so\.6|ld-linux.*)$"' \
+    sh "$t/usr/libexec/hakmem/hakmem-inspect"
+expect "hakmem: hakmemctl runs /usr/libexec/hakmem/hakmem-inspect and reads /etc" sh -c \
+    'grep -q "'"'"'/usr/libexec/hakmem/hakmem-inspect'"'"'" "$1" && grep -q "^SYSCONFDIR='"'"'/etc'"'"'$" "$1"' \
+    sh "$t/usr/sbin/hakmemctl"
 for m in man3/hakmem.3 man5/hakmem.conf.5 man8/hakmemctl.8; do
     expect "hakmem: $m.gz" test -f "$t/usr/share/man/$m.gz"
 done
@@ -185,9 +192,30 @@ expect "hakmem: /usr/libexec/hakmem/hakmem-inspect, which hakmemctl runs" sh -c 
 
 # ---- hakmemctl, while the background job runs -------------------------------------
 step "hakmemctl (from the .deb) against temporary roots (the .rpm's runs in the namespace test)"
-HAKMEMCTL=$t/usr/sbin/hakmemctl HAKMEM_LIB=$lib sh tools/hakmemctl_test.sh >"$work/ctl.log" 2>&1 ||
-    { cat "$work/ctl.log"; die "hakmemctl tests"; }
+HAKMEMCTL=$t/usr/sbin/hakmemctl HAKMEMCTL_INSPECT=$t/usr/libexec/hakmem/hakmem-inspect HAKMEM_LIB=$lib \
+    sh tools/hakmemctl_test.sh >"$work/ctl.log" 2>&1 || { cat "$work/ctl.log"; die "hakmemctl tests"; }
 grep -v '^PASS' "$work/ctl.log"
+
+# ---- autopkgtest: debian/tests against the installed packages ---------------------
+# The null testbed is this machine: autopkgtest installs the packages just
+# built (and the tests' dependencies) for real.  They never enable the
+# preload (system-wide runs in a private mount namespace); the packages are
+# purged afterwards unless they were installed before.
+step "autopkgtest (debian/tests, null testbed)"
+scripts/install-deps autopkgtest
+had=$(dpkg-query -W -f='${Package} ${Status}\n' libhakmem0 libhakmem-dev hakmem 2>/dev/null |
+    awk '/ installed$/ { print $1 }' | tr '\n' ' ')
+rc=0
+autopkgtest --output-dir "$work/autopkgtest" \
+    "$debs"/libhakmem0_"$v"_*.deb "$debs"/libhakmem-dev_"$v"_*.deb "$debs"/hakmem_"$v"_*.deb \
+    "$src" -- null >"$work/autopkgtest.log" 2>&1 || rc=$?
+for p in hakmem libhakmem-dev libhakmem0; do
+    case " $had " in *" $p "*) ;; *) dpkg --purge "$p" >/dev/null 2>&1 || true ;; esac
+done
+[ -f "$work/autopkgtest/summary" ] || { tail -n 60 "$work/autopkgtest.log"; die "autopkgtest did not run"; }
+sed 's/^/    /' "$work/autopkgtest/summary"
+[ "$rc" -eq 0 ] || { grep -v '^PASS' "$work/autopkgtest.log" | tail -n 80; die "autopkgtest (exit $rc)"; }
+ok "autopkgtest: every test of debian/tests/control passed"
 
 
 # ---- make distcheck and RPM --------------------------------------------------------
@@ -212,11 +240,19 @@ ls "$rpms"
 ok "rpmbuild -bb from the tarball"
 
 step "rpmlint"
-rc=0
-rpmlint -r rpm/hakmem.rpmlintrc "$rpms"/*.rpm rpm/hakmem.spec >"$work/rpmlint.log" 2>&1 || rc=$?
-cat "$work/rpmlint.log"
-[ "$rc" -eq 0 ] && grep -q ' 0 errors' "$work/rpmlint.log" || die "rpmlint reports errors"
-ok "rpmlint: no errors"
+# The built RPMs with rpm/hakmem.rpmlintrc, and the spec alone with its own
+# filters, as anyone would run them: an unused filter is an error too.
+for what in rpms spec; do
+    rc=0
+    if [ "$what" = rpms ]; then
+        rpmlint -r rpm/hakmem.rpmlintrc "$rpms"/*.rpm >"$work/rpmlint.log" 2>&1 || rc=$?
+    else
+        rpmlint -r rpm/hakmem-spec.rpmlintrc rpm/hakmem.spec >"$work/rpmlint.log" 2>&1 || rc=$?
+    fi
+    cat "$work/rpmlint.log"
+    [ "$rc" -eq 0 ] && grep -q ' 0 errors' "$work/rpmlint.log" || die "rpmlint reports errors ($what)"
+done
+ok "rpmlint: no errors, no unused filter (RPMs and spec)"
 
 step "RPM package contents"
 for r in "$rpms"/*.rpm; do
@@ -243,6 +279,8 @@ for r in "$rl" "$rt"; do
     expect "$(rpm -qp --qf '%{NAME}' "$r").rpm: no %post enables the preload" sh -c \
         '! rpm -qp --qf "%{POSTIN}" "$1" | grep -q "ld.so.preload\|hakmemctl"' sh "$r"
 done
+expect "hakmem.rpm: /etc/hakmem.d and /usr/libexec/hakmem/hakmem-inspect" sh -c \
+    'test -d "$1/etc/hakmem.d" && test -x "$1/usr/libexec/hakmem/hakmem-inspect"' sh "$work/rx"
 expect "hakmem.rpm: %config(noreplace) /etc/hakmem.conf" sh -c \
     'rpm -qp --qf "[%{FILEFLAGS:fflags} %{FILENAMES}\n]" "$1" | grep -qx "cn /etc/hakmem.conf"' sh "$rt"
 expect "hakmem.rpm: /usr/sbin/hakmemctl writes /usr/lib64/libhakmem.so.0" \
