@@ -230,7 +230,9 @@ def ops_seeds():
 
 # ---- fuzz_config ----
 OPTIONS = {  # name: a valid value (the environment seeds spell keys out)
-    "profile": b"secure", "stats": b"on", "tiny_cache_cap": b"100", "batch_refill": b"64",
+    "profile": b"secure", "stats": b"on", "live_stats": b"off", "live_stats_delay_ms": b"0",
+    "heap_profile_sample": b"512K", "heap_profile_prefix": b"/tmp/hakmem-fuzz",
+    "heap_profile_interval": b"1G", "tiny_cache_cap": b"100", "batch_refill": b"64",
     "warm_pool_max": b"8", "prefill_budget": b"2", "mid_ring_cap": b"16",
     "mid_refill_pages": b"3", "empty_slab_cache": b"7", "large_cache_limit": b"512K",
     "large_round_pct": b"50", "purge_delay_ms": b"0", "purge_mode": b"free",
