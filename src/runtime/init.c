@@ -88,10 +88,15 @@ bool hak_init_slow(void)
     hak_options_init();
     hak_secure_init();
     hak_forward_decide();
-    /* The freed mark; the arena only where hakmem serves the program. */
+    /* The freed mark; the arena only where hakmem serves the program.  A
+     * process where hakmem stepped aside calls nothing more here: it may be
+     * a sanitizer runtime's first malloc, made while the runtime still sets
+     * up the libc functions it replaces (clock_gettime, mmap...). */
     hak_segment_init(!hak_forward);
-    hak_live_init();
-    hak_prof_init();
+    if (!hak_forward) {
+        hak_live_init();
+        hak_prof_init();
+    }
 
     /* Step 2: libc calls that may come back into malloc. */
     hak_thread_init_global();
