@@ -152,6 +152,9 @@ expect "top: bad delay" 2 "-d needs seconds" $CTL top -d zero
 sleep 60 </dev/null &
 SLEEPER=$!
 pids="$pids $SLEEPER"
+# Until it has exec'd sleep the child is still this shell (a busy machine
+# lets the check below run first).
+until_ok 30 grep -qx sleep "/proc/$SLEEPER/comm"
 expect "a process without hakmem" 1 "process $SLEEPER \(sleep\) does not run hakmem" $CTL stats $SLEEPER
 expect "profile of a process without the profiler" 1 "does not run hakmem" $CTL profile $SLEEPER
 
