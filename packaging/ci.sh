@@ -214,7 +214,16 @@ for p in hakmem libhakmem-dev libhakmem0; do
 done
 [ -f "$work/autopkgtest/summary" ] || { tail -n 60 "$work/autopkgtest.log"; die "autopkgtest did not run"; }
 sed 's/^/    /' "$work/autopkgtest/summary"
-[ "$rc" -eq 0 ] || { grep -v '^PASS' "$work/autopkgtest.log" | tail -n 80; die "autopkgtest (exit $rc)"; }
+if [ "$rc" -ne 0 ]; then
+    # The output of each failed test (autopkgtest keeps TEST-stdout and
+    # TEST-stderr in its output folder).
+    awk '$2 != "PASS" { print $1 }' "$work/autopkgtest/summary" | while read -r t; do
+        for f in "$work/autopkgtest/$t-stdout" "$work/autopkgtest/$t-stderr"; do
+            [ -f "$f" ] && { echo "---- $f"; grep -v '^PASS' "$f" | tail -n 40; }
+        done
+    done
+    die "autopkgtest (exit $rc)"
+fi
 ok "autopkgtest: every test of debian/tests/control passed"
 
 
