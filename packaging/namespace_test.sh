@@ -65,8 +65,12 @@ running_maps() { # PROGRAM
     sleep) sleep 60 & ;;
     esac
     pid=$!
+    # Until the loader has mapped libc (preloaded libraries come before
+    # it) the answer is not known yet: right after execve the maps hold
+    # the program alone.  A minute's patience for a busy machine.
     i=0
-    while [ "$(readlink "/proc/$pid/exe")" != "$(command -v "$1")" ] && [ $i -lt 100 ]; do
+    while { [ "$(readlink "/proc/$pid/exe")" != "$(command -v "$1")" ] ||
+        ! grep -q 'libc\.so' "/proc/$pid/maps" 2>/dev/null; } && [ $i -lt 1200 ]; do
         sleep 0.05
         i=$((i + 1))
     done
