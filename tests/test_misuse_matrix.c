@@ -507,27 +507,30 @@ Test(misuse_matrix, overflow_into_a_link_mid)
     expect_abort(allocate_through, "corrupted free list", "Mid");
 }
 
-/* A block freed by another thread sits on its slab's thread-free list;
- * a use-after-free write to its link is caught when the owner takes the
- * list back. */
-static void *free_all_remote(void *arg)
+/* Blocks another thread freed stay in its cache until it exits, then come
+ * back to their owner in one batch on its inbox, linked through their link
+ * words; a use-after-free write to one of those links is caught when the
+ * owner takes the inbox. */
+enum { REMOTE_FREED = 12 }; /* fewer than any Tiny cap: no overflow */
+
+static void *free_some_remote(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < FL; i++)
+    for (int i = 0; i < REMOTE_FREED; i++)
         hak_free(fl[i]);
     return NULL;
 }
 
-Test(misuse_matrix, use_after_free_of_a_thread_free_link)
+Test(misuse_matrix, use_after_free_of_a_handed_back_link)
 {
     fl_size = 64;
     for (int i = 0; i < FL; i++)
         fl[i] = alloc_filled(64);
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, free_all_remote, NULL), 0);
+    cr_assert_eq(pthread_create(&t, NULL, free_some_remote, NULL), 0);
     pthread_join(t, NULL);
-    *(volatile uint64_t *)fl[FL / 2] = 0x4141414141414141ull;
-    expect_abort(allocate_through, "corrupted", "thread-free list");
+    *(volatile uint64_t *)fl[REMOTE_FREED / 2] = 0x4141414141414141ull;
+    expect_abort(allocate_through, "corrupted", "inbox list");
 }
 
 /* ---- foreign_free = warn / ignore ---- */

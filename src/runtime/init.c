@@ -28,6 +28,7 @@
 #include "runtime/thread.h"
 #include "small/heap.h"
 #include "small/segment.h"
+#include "small/transfer.h"
 #include "tiers/huge.h"
 #include "tiers/large.h"
 
@@ -42,6 +43,7 @@ static void init_fork_prepare(void)
 {
     hak_prof_fork_prepare();
     hak_heap_fork_prepare();
+    hak_transfer_fork_prepare();
     hak_segment_fork_prepare();
     hak_large_fork_prepare();
     hak_huge_fork_prepare();
@@ -52,6 +54,7 @@ static void init_fork_parent(void)
     hak_huge_fork_parent();
     hak_large_fork_parent();
     hak_segment_fork_parent();
+    hak_transfer_fork_parent();
     hak_heap_fork_parent();
     hak_prof_fork_parent();
 }
@@ -63,6 +66,7 @@ static void init_fork_child(void)
     hak_huge_fork_child();
     hak_large_fork_child();
     hak_segment_fork_child();
+    hak_transfer_fork_child();
     hak_heap_fork_child();
     hak_background_fork_child();
     hak_prof_fork_child();

@@ -8,6 +8,7 @@
 #include "os/os.h"
 #include "runtime/background.h"
 #include "small/segment.h"
+#include "small/transfer.h"
 #include "tiers/huge.h"
 #include "tiers/large.h"
 
@@ -23,6 +24,9 @@ static HAK_TLS uint32_t purge_ticks_left;
 
 void hak_purge_aged(uint64_t now_ms)
 {
+    /* First: batches sent back go to slabs the segment purge may find
+     * empty. */
+    hak_transfer_release(now_ms, (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS), false);
     hak_segment_purge(now_ms, false);
     hak_large_purge(now_ms, false);
     hak_huge_cache_purge(now_ms, false);
@@ -67,5 +71,6 @@ void hak_purge_tick(void)
 
 size_t hak_purge_all(void)
 {
+    hak_transfer_release(0, 0, true);
     return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_cache_purge(0, true);
 }

@@ -102,7 +102,8 @@ void hak_quarantine_check(hak_block *b, unsigned cls)
 void hak_quarantine_release(hak_heap *h, hak_block *b)
 {
     h->cstats[hak_slab_of_block((uintptr_t)b)->cls].flush_blocks++;
-    hak_warm_pool_return_blocks(h, (void *const *)&b, 1);
+    void *one = b;
+    hak_warm_pool_return_blocks(h, &one, 1);
 }
 
 /* b (unpoisoned) as a freed block of this profile reads: cleared by the

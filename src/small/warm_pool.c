@@ -120,28 +120,28 @@ void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b)
     warm_pool_give_back(h, s, b);
 }
 
-void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n)
+unsigned hak_warm_pool_return_own(hak_heap *h, void **blocks, unsigned n)
 {
-    /* Blocks of other heaps' slabs (a cache holds any block of its class)
-     * go back in one batch per owner. */
-    void *foreign[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
-    unsigned nforeign = 0;
+    unsigned foreign = 0;
     for (unsigned i = 0; i < n; i++) {
         uintptr_t a = (uintptr_t)blocks[i];
         hak_slab *s = hak_slab_of_block(a);
         /* relaxed: equality with ourselves is stable (see heap.h). */
-        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h) {
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
             warm_pool_give_back(h, s, (hak_block *)a);
-            continue;
-        }
-        foreign[nforeign++] = (void *)a;
-        if (nforeign == sizeof foreign / sizeof foreign[0]) {
-            hak_remote_free_hand_over(h, foreign, nforeign);
-            nforeign = 0;
-        }
+        else
+            blocks[foreign++] = (void *)a;
     }
-    if (nforeign > 0)
-        hak_remote_free_hand_over(h, foreign, nforeign);
+    return foreign;
+}
+
+void hak_warm_pool_return_blocks(hak_heap *h, void **blocks, unsigned n)
+{
+    /* Blocks of other heaps' slabs (a cache holds any block of its class)
+     * go back in one batch per owner. */
+    unsigned foreign = hak_warm_pool_return_own(h, blocks, n);
+    if (foreign > 0)
+        hak_remote_free_hand_over(h, blocks, foreign);
 }
 
 /* A slab for class cls from the empty cache or, in a batch, the segments. */

@@ -21,8 +21,11 @@ unsigned hak_warm_pool_refill(hak_heap *h, unsigned cls, void **out, unsigned wa
 /* Give blocks (from h's caches) back to their slabs: h's own directly
  * (slabs that regain free blocks return to the warm pool, slabs that
  * become empty go to the heap's empty-slab cache), other heaps' in one
- * batch per owner (small/remote_free.h). */
-void hak_warm_pool_return_blocks(hak_heap *h, void *const *blocks, unsigned n);
+ * batch per owner (small/remote_free.h).  blocks[] is reordered. */
+void hak_warm_pool_return_blocks(hak_heap *h, void **blocks, unsigned n);
+/* The first half of that: give h's own blocks back to their slabs and move
+ * the others to the front of blocks[]; returns how many others. */
+unsigned hak_warm_pool_return_own(hak_heap *h, void **blocks, unsigned n);
 /* One block back to its slab (owned by h). */
 void hak_warm_pool_return_block(hak_heap *h, hak_slab *s, hak_block *b);
 

@@ -5,6 +5,8 @@
  */
 #include "tiers/cache.h"
 
+#include "small/remote_free.h"
+#include "small/transfer.h"
 #include "small/warm_pool.h"
 #include "tiers/mid.h"
 #include "tiers/tiny.h"
@@ -53,11 +55,55 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
     if (cache_count(h, cls) != 0)
         return true;
     void *tmp[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
+    if (hak_class_is_tiny(cls) && cache_cap(h, cls) != 0) {
+        /* Blocks other caches left: no slab is touched to hand them out. */
+        unsigned got = hak_transfer_take(cls, tmp);
+        if (got > 0) {
+            hak_tiny_fill(h, cls, tmp, got);
+            hak_class_stats *st = &h->cstats[cls];
+            st->warm_hits++;
+            st->refills++;
+            st->refill_blocks += got;
+            return true;
+        }
+    }
     unsigned got = hak_warm_pool_refill(h, cls, tmp, h->batch[cls]);
     if (got == 0)
         return false;
     cache_fill(h, cls, tmp, got);
     return true;
+}
+
+/* The n oldest blocks of an overflowing cache leave it.  Blocks of this
+ * heap's slabs go back to them; for a Tiny class, blocks of other heaps'
+ * slabs go in batches to the transfer cache while it has room, where other
+ * caches (this one too) take them again without touching a slab or an
+ * owner; the rest to their owners (small/warm_pool.h).  Only other heaps'
+ * blocks: one of ours in the transfer cache, once aged, could only come
+ * back through our own inbox, which an idle thread never takes, and would
+ * keep its slab from being returned to the system.  Returns how many went
+ * to slabs or owners. */
+static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
+{
+    if (!hak_class_is_tiny(cls) || cache_cap(h, cls) == 0) {
+        cache_flush(h, cls, n);
+        return n;
+    }
+    void *oldest[HAK_TINY_CACHE_MAX];
+    n = hak_tiny_take_oldest(h, cls, oldest, n);
+    h->cstats[cls].flush_blocks += n;
+    unsigned foreign = hak_warm_pool_return_own(h, oldest, n);
+    unsigned sent = 0;
+    while (sent < foreign) {
+        unsigned k = foreign - sent < HAK_TRANSFER_BATCH ? foreign - sent : HAK_TRANSFER_BATCH;
+        if (!hak_transfer_put(cls, oldest + sent, k))
+            break;
+        sent += k;
+    }
+    h->cstats[cls].remote_frees += sent;
+    if (sent < foreign)
+        hak_remote_free_hand_over(h, oldest + sent, foreign - sent);
+    return n - sent;
 }
 
 /* See "Growth" in cache.h. */
@@ -83,21 +129,23 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
         /* Draining: every cache-full of frees goes back at once. */
         cache_flush(h, cls, cache_count(h, cls));
         cache_fill(h, cls, &p, 1);
-    } else if (++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&
-               cache_cap(h, cls) > cache_drain_cap(cls)) {
+        return;
+    }
+    /* An earlier overflow, then misses, then this one: ping-pong. */
+    uint64_t misses = h->cstats[cls].slow_allocs;
+    if (h->grow_mark[cls] != HAK_CACHE_NO_OVERFLOW && misses != h->grow_mark[cls])
+        cache_grow(h, cls);
+    h->grow_mark[cls] = misses;
+    /* Keep the newest half (count may exceed a cap lowered since). */
+    unsigned to_slabs = cache_shed(h, cls, cache_count(h, cls) - cache_cap(h, cls) / 2);
+    cache_fill(h, cls, &p, 1);
+    /* A run of frees that the transfer cache cannot take either (it decays
+     * by itself) goes back to the slabs from now on. */
+    if (to_slabs > 0 && ++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&
+        cache_cap(h, cls) > cache_drain_cap(cls)) {
         h->drain_cap[cls] = cache_cap(h, cls);
         cache_flush(h, cls, cache_count(h, cls));
         cache_set_cap(h, cls, cache_drain_cap(cls));
-        cache_fill(h, cls, &p, 1);
-    } else {
-        /* An earlier overflow, then misses, then this one: ping-pong. */
-        uint64_t misses = h->cstats[cls].slow_allocs;
-        if (h->grow_mark[cls] != HAK_CACHE_NO_OVERFLOW && misses != h->grow_mark[cls])
-            cache_grow(h, cls);
-        h->grow_mark[cls] = misses;
-        /* Keep the newest half (count may exceed a cap lowered since). */
-        cache_flush(h, cls, cache_count(h, cls) - cache_cap(h, cls) / 2);
-        cache_fill(h, cls, &p, 1);
     }
 }
 

@@ -17,22 +17,30 @@ void hak_tiny_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
     c->base = c->end - cap;
 }
 
-void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
+unsigned hak_tiny_take_oldest(hak_heap *h, unsigned cls, void **out, unsigned n)
 {
     uint32_t count = hak_tiny_count(h, cls);
     if (n > count)
         n = count;
     if (n == 0)
-        return;
+        return 0;
     void **end = h->tiny[cls].end, **top = h->tiny[cls].top;
     /* The oldest are at the end: they are the coldest in the CPU cache.
      * Oldest first, so each slab's free list gets them in free order. */
-    void *oldest[HAK_TINY_CACHE_MAX];
     for (unsigned i = 0; i < n; i++)
-        oldest[i] = end[-1 - (int)i];
-    hak_warm_pool_return_blocks(h, oldest, n);
+        out[i] = end[-1 - (int)i];
     memmove(top + n, top, (count - n) * sizeof(void *));
     h->tiny[cls].top = top + n;
+    return n;
+}
+
+void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n)
+{
+    void *oldest[HAK_TINY_CACHE_MAX];
+    n = hak_tiny_take_oldest(h, cls, oldest, n);
+    if (n == 0)
+        return;
+    hak_warm_pool_return_blocks(h, oldest, n);
     h->cstats[cls].flush_blocks += n;
 }
 

@@ -64,6 +64,9 @@ hak_inline bool hak_tiny_cache_push(hak_tiny_cache *c, void *b)
 
 /* Set the cap of a Tiny cache (the first call also makes it empty). */
 void hak_tiny_set_cap(hak_heap *h, unsigned cls, uint32_t cap);
+/* Take the `n` oldest of class cls's cached blocks out of the cache into
+ * out[]; returns how many (fewer if the cache holds fewer). */
+unsigned hak_tiny_take_oldest(hak_heap *h, unsigned cls, void **out, unsigned n);
 /* Flush `n` of class cls's cached blocks (the oldest) to their slabs. */
 void hak_tiny_flush(hak_heap *h, unsigned cls, unsigned n);
 /* Put blocks[0..n) into the cache, which has room for them: blocks[n-1]

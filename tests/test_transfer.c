@@ -1,0 +1,114 @@
+/*
+ * test_transfer.c - the transfer cache (small/transfer.h): batches of
+ * other heaps' blocks that caches leave on overflow and take on a miss,
+ * its bounds, and the release of aged batches back to their owners.
+ */
+#include "test_util.h"
+
+#include "base/counters.h"
+#include "small/heap.h"
+#include "small/remote_collect.h"
+#include "small/transfer.h"
+#include "tiers/tiny.h"
+
+static size_t retained(void) { return hak_retained_get(); }
+
+Test(transfer, put_and_take_are_batches_with_bounds)
+{
+    hak_free(hak_malloc(1)); /* initialised */
+    unsigned cls = hak_tiny_class_of(1024);
+    /* Its bytes budget: 256 KiB in batches of 32 blocks of 1 KiB. */
+    unsigned slots = (unsigned)(HAK_TRANSFER_BYTES / (1024 * HAK_TRANSFER_BATCH));
+    cr_assert_lt(slots, HAK_TRANSFER_SLOTS);
+    static void *blocks[HAK_TRANSFER_SLOTS + 1][HAK_TRANSFER_BATCH];
+    for (unsigned b = 0; b <= slots; b++)
+        for (unsigned i = 0; i < HAK_TRANSFER_BATCH; i++)
+            blocks[b][i] = (void *)(uintptr_t)(0x1000 * (b + 1) + 16 * i); /* never dereferenced */
+    size_t before = retained();
+    for (unsigned b = 0; b < slots; b++)
+        cr_assert(hak_transfer_put(cls, blocks[b], HAK_TRANSFER_BATCH), "batch %u refused", b);
+    cr_assert_not(hak_transfer_put(cls, blocks[slots], HAK_TRANSFER_BATCH),
+                  "a batch beyond the class's bytes budget was taken");
+    cr_assert_eq(retained(), before + (size_t)slots * HAK_TRANSFER_BATCH * 1024);
+    void *out[HAK_TRANSFER_BATCH];
+    for (unsigned b = slots; b-- > 0;) {
+        cr_assert_eq(hak_transfer_take(cls, out), HAK_TRANSFER_BATCH);
+        cr_assert_eq(memcmp(out, blocks[b], sizeof out), 0, "batch %u came back changed", b);
+    }
+    cr_assert_eq(hak_transfer_take(cls, out), 0);
+    cr_assert_eq(retained(), before);
+}
+
+enum { N = 2000 };
+static void *shared[N];
+
+static void *consumer_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < N; i++)
+        hak_free(shared[i]);
+    return NULL;
+}
+
+/* A thread frees what we allocated: its cache overflows into the transfer
+ * cache, and our next misses take those blocks back without new slabs. */
+Test(transfer, a_consumers_frees_come_back_to_the_producer, .timeout = 60)
+{
+    test_watchdog(60);
+    unsigned cls = hak_tiny_class_of(64);
+    for (int i = 0; i < N; i++)
+        shared[i] = hak_malloc(64);
+    hak_heap *h = hak_heap_current();
+    test_run_threads(1, consumer_main, NULL, 0);
+    uint64_t fresh = h->cstats[cls].fresh_slabs;
+    uint64_t refills = h->cstats[cls].refill_blocks;
+    /* Take what our cache holds, then as many again: the misses are
+     * served by batches the consumer left. */
+    unsigned in_cache = hak_tiny_count(h, cls);
+    static void *again[N];
+    unsigned n = in_cache + 4 * HAK_TRANSFER_BATCH;
+    for (unsigned i = 0; i < n; i++)
+        again[i] = hak_malloc(64);
+    cr_assert_eq(h->cstats[cls].fresh_slabs, fresh, "new slabs although freed blocks waited");
+    cr_assert_geq(h->cstats[cls].refill_blocks - refills, 4 * HAK_TRANSFER_BATCH);
+    /* After what our cache held, they are the consumer's frees: blocks we
+     * had allocated before (the transfer cache is tried before the warm
+     * pool, which might carve new ones). */
+    unsigned known = 0;
+    for (unsigned i = in_cache; i < n; i++)
+        for (int j = 0; j < N; j++)
+            if (again[i] == shared[j]) {
+                known++;
+                break;
+            }
+    cr_assert_eq(known, n - in_cache, "%u of %u blocks were not ours from before",
+                 n - in_cache - known, n - in_cache);
+    for (unsigned i = 0; i < n; i++)
+        hak_free(again[i]);
+}
+
+/* Batches nobody takes for a purge delay go back to their owners, and
+ * their bytes stop counting as retained. */
+Test(transfer, aged_batches_go_back_to_their_owners, .timeout = 60)
+{
+    test_watchdog(60);
+    unsigned cls = hak_tiny_class_of(64);
+    for (int i = 0; i < N; i++)
+        shared[i] = hak_malloc(64);
+    hak_heap *h = hak_heap_current();
+    test_run_threads(1, consumer_main, NULL, 0);
+    void *probe[HAK_TRANSFER_BATCH];
+    unsigned got = hak_transfer_take(cls, probe);
+    cr_assert_gt(got, 0, "the consumer left nothing in the transfer cache");
+    cr_assert(hak_transfer_put(cls, probe, got));
+    /* The first pass stamps the class, a pass a delay later releases it. */
+    cr_assert_eq(hak_transfer_release(1000, 100, false), 0);
+    cr_assert_eq(hak_transfer_release(1050, 100, false), 0, "released before its delay");
+    size_t released = hak_transfer_release(1100, 100, false);
+    cr_assert_gt(released, 0);
+    cr_assert_eq(hak_transfer_take(cls, probe), 0);
+    /* They wait on our inbox; taking it returns them to our slabs. */
+    cr_assert_not_null(atomic_load(&h->inbox));
+    hak_remote_collect_inbox(h);
+    cr_assert_null(atomic_load(&h->inbox));
+}
