@@ -7,6 +7,9 @@
  *                     blocks in churn_function; exits
  *   leak_prog serve   allocates (and leaks a little) until standard input
  *                     reaches end of file, printing "ready" once running
+ *   leak_prog hits    frees and allocates one Tiny and one Mid block over
+ *                     and over, every malloc a cache hit, until standard
+ *                     input reaches end of file; prints "ready" first
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +72,18 @@ int main(int argc, char **argv)
             }
         }
     }
-    fprintf(stderr, "usage: leak_prog leak|serve\n");
+    if (argc == 2 && strcmp(argv[1], "hits") == 0) {
+        fcntl(0, F_SETFL, O_NONBLOCK);
+        printf("ready\n");
+        fflush(stdout);
+        for (long i = 0;; i++) {
+            churn_function(48);
+            churn_function(4000);
+            char c;
+            if (i % 1000 == 0 && read(0, &c, 1) == 0)
+                return 0;
+        }
+    }
+    fprintf(stderr, "usage: leak_prog leak|serve|hits\n");
     return 2;
 }

@@ -6,6 +6,8 @@
 #   - an unwritable profile prefix: one line on stderr, the program runs on;
 #   - hakmemctl stats (table and --json), top --once and profile on a
 #     running program, whose numbers move;
+#   - a program whose every malloc hits its cache, with the default
+#     live_stats_delay_ms, still gets its statistics;
 #   - bad input: no such process, not a PID, a process without hakmem, a
 #     killed process's leftover file (removed), another user (refused).
 # Every wait has a deadline; the programs are killed on the way out.
@@ -79,11 +81,11 @@ else
 fi
 
 # ---- a running program ----
-start_serving() { # NAME [VAR=VALUE...]
+start_serving() { # NAME [VAR=VALUE...]: leak_prog serve (or $MODE)
     name=$1
     shift
     mkfifo "$T/$name.in"
-    env "$@" LD_PRELOAD="$LIB" "$PROG" serve <"$T/$name.in" >"$T/$name.out" 2>"$T/$name.err" &
+    env "$@" LD_PRELOAD="$LIB" "$PROG" "${MODE:-serve}" <"$T/$name.in" >"$T/$name.out" 2>"$T/$name.err" &
     pid=$!
     pids="$pids $pid"
     exec 7>"$T/$name.in" # keeps its stdin open until closed
@@ -181,6 +183,19 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev
         env HAKMEMCTL_INSPECT="$T/nobody/hakmem-inspect" sh "$T/nobody/hakmemctl" stats $SERVE
 fi
 
-exec 7>&- 2>/dev/null
+# ---- a program that only hits its caches ----
+# Its caches serve every malloc after the first few: the region, created at
+# a safe point once the program has run live_stats_delay_ms (default), must
+# come from the safe point every few thousand frees of a class.
+MODE=hits start_serving hits
+HITS=$pid
+if until_ok 60 $CTL stats $HITS; then
+    pass "a program whose mallocs all hit its caches gets its statistics"
+else
+    failed "a program whose mallocs all hit its caches never got its statistics"
+fi
+exec 7>&-
+wait $HITS
+
 echo "live_e2e: $([ $fail -eq 0 ] && echo 'all passed' || echo 'FAILED')"
 exit $fail

@@ -201,7 +201,7 @@ static void alloc_count_zero_free(void)
 {
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty) {
-        h->tiny[0].frees++;
+        hak_tiny_cache_count_free(&h->tiny[0]);
         h->cstats[0].flush_blocks++;
     } else {
         hak_stat_add(&hak_gstats.heapless_class_frees[0], 1);
@@ -318,6 +318,30 @@ void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
     hak_alloc_small_overflow(h, (unsigned)(c - h->tiny), p);
 }
 
+/* After a push of p into h's cache of class cls returned false: whether
+ * it took p, ending a free period (tiers/tiny.h). */
+static bool alloc_cache_took(const hak_heap *h, unsigned cls, const void *p)
+{
+    return hak_class_is_tiny(cls) ? hak_tiny_cache_took(&h->tiny[cls], p)
+                                  : hak_mid_cache_took(h, cls, p);
+}
+
+/* A free period of h's cache of class cls ended: a safe point, reached
+ * every HAK_FREE_PERIOD frees of a class even by a thread whose mallocs
+ * and frees all hit its caches (small/heap.h).  The push is complete. */
+static void alloc_free_period_end(hak_heap *h, unsigned cls)
+{
+    if (hak_class_is_tiny(cls))
+        hak_tiny_cache_next_period(&h->tiny[cls]);
+    else
+        hak_mid_next_period(h, cls);
+    hak_thread_safe_point(h);
+    hak_purge_tick();
+    /* Not every 16th: these come seldom, and a program that only hits its
+     * caches has no other way to its live statistics. */
+    hak_live_tick();
+}
+
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
 {
     if (h == &hak_heap_empty) {
@@ -331,11 +355,15 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
                                    : hak_mid_cache_push(h, cls, p))
             return;
     }
+    if (alloc_cache_took(h, cls, p)) {
+        alloc_free_period_end(h, cls);
+        return;
+    }
     /* The inline push counts only what it takes. */
     if (hak_class_is_tiny(cls))
-        h->tiny[cls].frees++;
+        hak_tiny_cache_count_free(&h->tiny[cls]);
     else
-        h->mid_frees[cls - HAK_TINY_CLASSES]++;
+        hak_mid_count_free(h, cls);
     if (hak_unlikely(hak_secure.small_checked)) {
         /* Every free of these checks comes here: the caches run at cap 0
          * (runtime/thread.c). */

@@ -29,6 +29,8 @@
 /* malloc(size), size <= HAK_MID_MAX, missed its cache. */
 void *hak_alloc_small_miss_size(size_t size);
 void *hak_alloc_small_miss(unsigned cls);
+/* A push into h's cache returned false: the cache was full, or the push
+ * ended a free period (tiers/tiny.h). */
 void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p);
 void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p);
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed);

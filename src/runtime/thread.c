@@ -62,6 +62,10 @@ void hak_thread_apply_options(hak_heap *h)
             if (cap < 2 && mid_cap >= 2)
                 cap = 2;
             h->mid_cap[c - HAK_TINY_CLASSES] = cap;
+            /* 0 only in a new heap: a period's end restarts the count
+             * at once (heaps are reused with their counts). */
+            if (h->mid_free_countdown[c - HAK_TINY_CLASSES] == 0)
+                h->mid_free_countdown[c - HAK_TINY_CLASSES] = HAK_FREE_PERIOD;
         }
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;

@@ -37,6 +37,11 @@
 #define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid ring */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
+/* Frees into one cache between two of its free safe points (front/api.h):
+ * a thread whose every malloc and free is a cache hit still reaches a safe
+ * point (its inbox, learned caps, trims, purge and live statistics) every
+ * this many frees of a class.  A power of two. */
+#define HAK_FREE_PERIOD     4096
 #define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */
 #define HAK_INBOX_CLOSED ((hak_block *)1) /* see hak_heap.inbox */
 #define HAK_LARGE_QUARANTINE_MAX 16 /* freed Large runs a heap holds back (secure) */
@@ -93,8 +98,14 @@ typedef struct hak_tiny_cache {
     void **end;
     void **base;
     /* Frees pushed into this cache: the one counter on a fast path
-     * (mallocs are derived from it, see runtime/stats.c). */
-    uint64_t frees;
+     * (mallocs are derived from it, see runtime/stats.c).  Kept as the
+     * frees left in the current free period, which one decrement of 16
+     * bits both counts and tests (tiers/tiny.h), and the periods completed
+     * (48 bits: hi, lo); hak_heap_local_frees adds them up.  Set up by the
+     * first hak_tiny_set_cap. */
+    uint16_t free_countdown;
+    uint16_t free_periods_hi;
+    uint32_t free_periods_lo;
 } hak_tiny_cache;
 
 #define HAK_TINY_CACHE_WORDS (sizeof(hak_tiny_cache) / sizeof(void *))
@@ -105,8 +116,11 @@ typedef struct hak_heap {
     uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
     uint32_t mid_count[HAK_MID_CLASSES];
     uint32_t mid_cap[HAK_MID_CLASSES];
-    /* Frees pushed into the Mid rings, as hak_tiny_cache.frees. */
-    uint64_t mid_frees[HAK_MID_CLASSES];
+    /* Frees pushed into the Mid rings, kept as hak_tiny_cache keeps them:
+     * the frees left in the current free period and the periods completed.
+     * Set up by hak_thread_apply_options. */
+    uint16_t mid_free_countdown[HAK_MID_CLASSES];
+    uint64_t mid_free_periods[HAK_MID_CLASSES];
     /* For every size 0..HAK_TINY_MAX, the index of its class's cache in
      * `tiny` counted in words (class * HAK_TINY_CACHE_WORDS), copied into
      * the heap so that malloc reaches it with the heap pointer it already
@@ -159,12 +173,22 @@ typedef struct hak_heap {
     uint64_t generation;        /* times this heap was (re)used */
 } hak_heap;
 
-/* Frees pushed into h's cache of class cls (see hak_tiny_cache.frees). */
+/* Frees pushed into h's cache of class cls (see hak_tiny_cache's
+ * free_countdown).  Racy reads by stats and the learner (runtime/stats.c):
+ * a sum torn across a period's end is off by one period at most, once. */
 hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
 {
-    const uint64_t *c = cls < HAK_TINY_CLASSES ? &h->tiny[cls].frees
-                                               : &h->mid_frees[cls - HAK_TINY_CLASSES];
-    return *(const volatile uint64_t *)c; /* racy read by stats, see runtime/stats.c */
+    if (cls >= HAK_TINY_CLASSES) {
+        unsigned m = cls - HAK_TINY_CLASSES;
+        uint16_t left = *(const volatile uint16_t *)&h->mid_free_countdown[m];
+        uint64_t periods = *(const volatile uint64_t *)&h->mid_free_periods[m];
+        return periods * HAK_FREE_PERIOD + (left != 0 ? HAK_FREE_PERIOD - left : 0);
+    }
+    const volatile hak_tiny_cache *c = &h->tiny[cls];
+    if (c->end == NULL)
+        return 0; /* never set up: nothing pushed */
+    uint64_t periods = (uint64_t)c->free_periods_hi << 32 | c->free_periods_lo;
+    return periods * HAK_FREE_PERIOD + (HAK_FREE_PERIOD - c->free_countdown);
 }
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */

@@ -34,21 +34,43 @@ hak_inline void *hak_mid_cache_pop(hak_heap *h, unsigned cls)
     return b;
 }
 
-/* As hak_tiny_cache_push: true: taken and counted; false: full, b not
- * taken. */
+/* As hak_tiny_cache_push: true: taken and counted; false: full and b not
+ * taken, or b taken as the last free of a free period (small/heap.h);
+ * hak_mid_cache_took tells which. */
 hak_inline bool hak_mid_cache_push(hak_heap *h, unsigned cls, void *b)
 {
     unsigned m = cls - HAK_TINY_CLASSES;
     uint32_t n = h->mid_count[m];
     if (hak_likely(n < h->mid_cap[m])) {
-        h->mid_frees[m]++;
         uint32_t head = h->mid_head[m];
         h->mid_slots[m][head] = b;
         h->mid_head[m] = (head + 1) & HAK_MID_RING_MASK;
         h->mid_count[m] = n + 1;
-        return true;
+        return --h->mid_free_countdown[m] != 0;
     }
     return false;
+}
+
+/* As hak_tiny_cache_next_period. */
+hak_inline void hak_mid_next_period(hak_heap *h, unsigned cls)
+{
+    unsigned m = cls - HAK_TINY_CLASSES;
+    h->mid_free_periods[m]++;
+    h->mid_free_countdown[m] = HAK_FREE_PERIOD;
+}
+
+/* As hak_tiny_cache_count_free. */
+hak_inline void hak_mid_count_free(hak_heap *h, unsigned cls)
+{
+    if (--h->mid_free_countdown[cls - HAK_TINY_CLASSES] == 0)
+        hak_mid_next_period(h, cls);
+}
+
+/* As hak_tiny_cache_took. */
+hak_inline bool hak_mid_cache_took(const hak_heap *h, unsigned cls, const void *b)
+{
+    unsigned m = cls - HAK_TINY_CLASSES;
+    return h->mid_count[m] != 0 && h->mid_slots[m][(h->mid_head[m] - 1) & HAK_MID_RING_MASK] == b;
 }
 
 /* Flush the `n` oldest blocks of the ring of class cls to their slabs. */

@@ -12,8 +12,10 @@
 void hak_tiny_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
 {
     hak_tiny_cache *c = &h->tiny[cls];
-    if (c->end == NULL)
+    if (c->end == NULL) {
         c->top = c->end = h->tiny_slots[cls] + HAK_TINY_CACHE_MAX;
+        c->free_countdown = HAK_FREE_PERIOD;
+    }
     c->base = c->end - cap;
 }
 

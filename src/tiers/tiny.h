@@ -47,8 +47,11 @@ hak_inline void *hak_tiny_cache_pop(hak_tiny_cache *c, size_t size)
 }
 
 /* b is a validated block of c's class, just marked freed.  true: taken and
- * counted; false: the cache is full (or hak_heap_empty's, never written)
- * and b was not taken (the front's overflow entry counts and places it). */
+ * counted.  false: either the cache is full (or hak_heap_empty's, never
+ * written) and b was not taken (the front's overflow entry counts and
+ * places it), or b was taken and counted as the last free of a free period
+ * (small/heap.h), which the front ends at a safe point.
+ * hak_tiny_cache_took tells which. */
 hak_inline bool hak_tiny_cache_push(hak_tiny_cache *c, void *b)
 {
     void **t = c->top;
@@ -56,10 +59,34 @@ hak_inline bool hak_tiny_cache_push(hak_tiny_cache *c, void *b)
     if (hak_likely(t > c->base)) {
         *--t = b;
         c->top = t;
-        c->frees++;
-        return true;
+        return --c->free_countdown != 0;
     }
     return false;
+}
+
+/* After a push of b returned false: whether it took b.  b, checked as
+ * handed out (not freed) before the push, can be the top of the cache
+ * only if the push put it there. */
+hak_inline bool hak_tiny_cache_took(const hak_tiny_cache *c, const void *b)
+{
+    return c->top != c->end && *c->top == b;
+}
+
+/* The free period of c ended (its countdown reached 0): start the next. */
+hak_inline void hak_tiny_cache_next_period(hak_tiny_cache *c)
+{
+    uint64_t periods = ((uint64_t)c->free_periods_hi << 32 | c->free_periods_lo) + 1;
+    c->free_periods_lo = (uint32_t)periods;
+    c->free_periods_hi = (uint16_t)(periods >> 32);
+    c->free_countdown = HAK_FREE_PERIOD;
+}
+
+/* Count a free of c's class that did not go through the push (overflow,
+ * secure profile). */
+hak_inline void hak_tiny_cache_count_free(hak_tiny_cache *c)
+{
+    if (--c->free_countdown == 0)
+        hak_tiny_cache_next_period(c);
 }
 
 /* Set the cap of a Tiny cache (the first call also makes it empty). */
