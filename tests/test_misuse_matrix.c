@@ -290,6 +290,28 @@ Test(misuse_matrix, secure_overflow_past_the_usable_size)
     }
 }
 
+static void child_free_sized_victim_plus_4(void) { hak_free_sized(victim, victim_size + 4); }
+
+/* With canaries a sized free may name the usable size, not the bytes of
+ * the canary after it (caught inline, where the default profile compares
+ * with the block size). */
+Test(misuse_matrix, secure_sized_free_within_the_canary)
+{
+    secure_on();
+    static const size_t sizes[] = { 8, 24, 1000, 2000, 20000 };
+    for (int i = 0; i < 5; i++) {
+        victim = hak_malloc(sizes[i]);
+        victim_size = hak_malloc_usable_size(victim);
+        char detail[128];
+        snprintf(detail, sizeof detail, "%zu bytes given, %s block of %zu bytes", victim_size + 4,
+                 victim_size + 8 <= 1024 ? "Tiny" : "Mid", victim_size);
+        char line[256];
+        snprintf(line, sizeof line, "%s", message("wrong size in sized free of", detail));
+        expect_abort_line(child_free_sized_victim_plus_4, line, "usable + 4");
+        hak_free_sized(victim, victim_size);
+    }
+}
+
 /* hardened_malloc's write_after_free_small_reuse: 128 bytes freed, one
  * byte of it written, the class reused 100,000 times. */
 static void child_write_after_free_small(void)

@@ -99,7 +99,7 @@ void hak_alloc_size_mismatch(const void *p, size_t size)
 {
     uintptr_t a = (uintptr_t)p;
     const hak_slab *s = hak_slab_of_block(a);
-    hak_fatal_mismatch(false, p, size, alloc_tier(s), s->block_size, 0);
+    hak_fatal_mismatch(false, p, size, alloc_tier(s), hak_harden_usable(s), 0);
 }
 
 /* A pointer hakmem never handed out reached free, realloc or

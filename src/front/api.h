@@ -143,7 +143,7 @@ hak_inline bool hak_api_free_checks(void *p, const hak_slab *s, uintptr_t off, u
         hak_alloc_double_free(p, s);
         return false;
     }
-    if (expected > s->block_size) {
+    if (expected > s->sized_max) {
         hak_alloc_size_mismatch(p, expected);
         return false;
     }

@@ -6,12 +6,14 @@
 #include "small/slab.h"
 
 #include "base/diag.h"
+#include "config/secure.h"
 #include "small/remote_collect.h"
 
 void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
 {
     const hak_class_info *ci = &hak_classes[cls];
     s->block_size = ci->size;
+    s->sized_max = ci->size - (hak_secure.canaries ? HAK_SECURE_TAIL : 0);
     s->capacity = ci->capacity;
     s->cls = (uint8_t)cls;
     s->cache_off = hak_class_is_tiny(cls) ? (uint16_t)(offsetof(hak_heap, tiny) + cls * sizeof(hak_tiny_cache)) : 0;

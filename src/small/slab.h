@@ -101,6 +101,9 @@ typedef struct hak_slab {
      * struct hak_heap (small/heap.h), so a free reaches the freeing
      * thread's cache of the class with one load. */
     uint16_t cache_off;
+    /* The largest size a sized free of one of its blocks may name: the
+     * block size, less the secure profile's canary (config/secure.h). */
+    uint32_t sized_max;
 
     /* Line 1: written by other threads (thread_free, lf_next); the owner's
      * list links, touched only on slow paths, fill it up. */
