@@ -9,5 +9,5 @@ set -eu
 B=$(cd "${1:?usage: reliability/ci.sh BUILDDIR}" && pwd)
 cd "$(dirname "$0")/.."
 scripts/install-deps reliability
-make -C "$B" -j"$(nproc)" reliability-programs >/dev/null
+make -C "$B" -j"$(nproc)" reliability-programs bench-programs >/dev/null
 exec sh reliability/run.sh "$B"

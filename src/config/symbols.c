@@ -100,3 +100,59 @@ void *hak_sym_next(const struct link_map *after, const char *name)
     }
     return NULL;
 }
+
+/* The address ranges of hak_sym_system_init's objects: written once at
+ * initialisation, before any thread of the program's can free. */
+#define SYM_SYSTEM_MAX 3
+static struct { uintptr_t lo, hi; } sym_system[SYM_SYSTEM_MAX];
+static unsigned sym_system_count;
+
+/* [lo, hi) of every segment m loaded, read from its ELF header, which a
+ * shared object's first segment maps at its load address. */
+static void sym_system_add(const struct link_map *m)
+{
+    if (m == NULL || m->l_addr == 0 || sym_system_count == SYM_SYSTEM_MAX)
+        return;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m->l_addr;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr)))
+        return;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(m->l_addr + eh->e_phoff);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (unsigned i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD)
+            continue;
+        uintptr_t a = m->l_addr + ph[i].p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph[i].p_memsz > hi)
+            hi = a + ph[i].p_memsz;
+    }
+    if (lo < hi) {
+        sym_system[sym_system_count].lo = lo;
+        sym_system[sym_system_count].hi = hi;
+        sym_system_count++;
+    }
+}
+
+void hak_sym_system_init(void)
+{
+    const struct link_map *self = hak_sym_self();
+    /* Linked into the program (the static library): the program's code is
+     * not ours to rule out. */
+    if (self != hak_sym_first())
+        sym_system_add(self);
+    for (const struct link_map *m = hak_sym_first(); m; m = m->l_next) {
+        const char *name = hak_sym_file_name(m);
+        if (strncmp(name, "libc.so.", 8) == 0 || strncmp(name, "ld-linux", 8) == 0)
+            sym_system_add(m);
+    }
+}
+
+bool hak_sym_in_system(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+    for (unsigned i = 0; i < sym_system_count; i++)
+        if (a >= sym_system[i].lo && a < sym_system[i].hi)
+            return true;
+    return false;
+}

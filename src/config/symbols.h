@@ -42,4 +42,11 @@ void *hak_sym_next(const struct link_map *after, const char *name);
 /* The object's file name without its folder; "" for the program. */
 const char *hak_sym_file_name(const struct link_map *m);
 
+/* Note where the C library, the dynamic loader and (when it is a shared
+ * library of its own) hakmem are mapped.  Once, at initialisation. */
+void hak_sym_system_init(void);
+/* Whether code at addr belongs to one of them.  false when they could not
+ * be found (a static program, another C library). */
+bool hak_sym_in_system(const void *addr);
+
 #endif

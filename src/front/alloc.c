@@ -22,6 +22,7 @@
 #include "config/forward.h"
 #include "config/options.h"
 #include "config/secure.h"
+#include "config/symbols.h"
 #include "hakmem.h"
 #include "runtime/background.h"
 #include "runtime/init.h"
@@ -185,11 +186,26 @@ void hak_alloc_free_bad(void *p, size_t expected)
     hak_api_small_free_local(hak_heap_tls, s, map, b);
 }
 
-/* A safe point after a free that reached the pools: it is complete. */
-static void alloc_after_free(void)
+/* A free asked for the background thread: start it if the free came
+ * straight from the program.  caller: where the free returns to, NULL when
+ * not known.  Code of the C library and the loader may free with their
+ * own locks held, which pthread_create may need (runtime/background.h);
+ * a free from inside hakmem (realloc) has its own caller unknown.  Those
+ * leave the request to the next allocation miss. */
+static void alloc_free_serve(const void *caller)
+{
+    /* relaxed: a hint, see hak_background_request. */
+    if (hak_unlikely(atomic_load_explicit(&hak_background_requested, memory_order_relaxed)) &&
+        caller != NULL && !hak_sym_in_system(caller))
+        hak_background_start();
+}
+
+/* A safe point after a free that reached the pools: it is complete.
+ * caller: as alloc_free_serve's. */
+static void alloc_after_free(const void *caller)
 {
     hak_purge_tick();
-    hak_background_serve();
+    alloc_free_serve(caller);
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty)
         hak_thread_live_tick(h);
@@ -211,14 +227,15 @@ static void alloc_count_zero_free(void)
 /* A free of p that is no Tiny or Mid block: Large, Huge or not ours.
  * expected, expected_align: what a sized or aligned free was given (0:
  * nothing), checked by the tier. */
-static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expected_align)
+static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expected_align,
+                           const void *caller)
 {
     switch (map) {
     case HAK_SEGMAP_LARGE:
         if (hak_unlikely(hak_prof_active()))
             hak_prof_forget(p);
         hak_large_free(p, expected, expected_align);
-        alloc_after_free();
+        alloc_after_free(caller);
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
@@ -226,7 +243,7 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
             if (hak_unlikely(hak_prof_active()))
                 hak_prof_forget(p);
             hak_huge_free(p, expected, expected_align);
-            alloc_after_free();
+            alloc_after_free(caller);
             return;
         }
         /* Past the end of a Huge mapping, in the rest of its last region:
@@ -252,10 +269,12 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
     }
 }
 
+/* Reached by a tail jump from the inline free paths (front/api.h): the
+ * return address is the free's caller. */
 void hak_alloc_free_slow(void *p, unsigned map, size_t expected)
 {
     if (p != NULL)
-        alloc_free_big(p, map, expected, 0);
+        alloc_free_big(p, map, expected, 0, __builtin_return_address(0));
 }
 
 /* ---- the Tiny and Mid miss and overflow ---- */
@@ -313,10 +332,7 @@ HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
                                   : hak_mid_cache_pop(h, cls);
 }
 
-void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
-{
-    hak_alloc_small_overflow(h, (unsigned)(c - h->tiny), p);
-}
+
 
 /* After a push of p into h's cache of class cls returned false: whether
  * it took p, ending a free period (tiers/tiny.h). */
@@ -329,20 +345,22 @@ static bool alloc_cache_took(const hak_heap *h, unsigned cls, const void *p)
 /* A free period of h's cache of class cls ended: a safe point, reached
  * every HAK_FREE_PERIOD frees of a class even by a thread whose mallocs
  * and frees all hit its caches (small/heap.h).  The push is complete. */
-static void alloc_free_period_end(hak_heap *h, unsigned cls)
+static void alloc_free_period_end(hak_heap *h, unsigned cls, const void *caller)
 {
     if (hak_class_is_tiny(cls))
         hak_tiny_cache_next_period(&h->tiny[cls]);
     else
         hak_mid_next_period(h, cls);
-    hak_thread_safe_point(h);
+    hak_thread_maintain(h);
     hak_purge_tick();
+    alloc_free_serve(caller);
     /* Not every 16th: these come seldom, and a program that only hits its
      * caches has no other way to its live statistics. */
     hak_live_tick();
 }
 
-void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
+/* caller: as alloc_free_serve's. */
+static void alloc_small_overflow(hak_heap *h, unsigned cls, void *p, const void *caller)
 {
     if (h == &hak_heap_empty) {
         h = hak_thread_heap_for_free();
@@ -356,7 +374,7 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
             return;
     }
     if (alloc_cache_took(h, cls, p)) {
-        alloc_free_period_end(h, cls);
+        alloc_free_period_end(h, cls, caller);
         return;
     }
     /* The inline push counts only what it takes. */
@@ -368,19 +386,32 @@ void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
         /* Every free of these checks comes here: the caches run at cap 0
          * (runtime/thread.c). */
         hak_harden_free(h, hak_slab_of_block((uintptr_t)p), p);
-        alloc_after_free();
+        alloc_after_free(caller);
         return;
     }
     if (hak_unlikely(h->prof != NULL)) {
         /* Sampling windows: every local free comes here (prof_heap.c). */
         if (!hak_prof_stash_push(h, cls, p) && hak_prof_small_free(h, cls, p))
-            alloc_after_free();
+            alloc_after_free(caller);
         return;
     }
     hak_cache_overflow(h, cls, p);
-    /* Safe point: the flush is complete.  A program that frees and then
-     * goes idle needs its decay started here. */
-    alloc_after_free();
+    /* Safe point: the flush is complete. */
+    alloc_after_free(caller);
+}
+
+/* The two entries from the inline free paths (front/api.h), reached by a
+ * tail jump: their return address is the free's caller.  Called from
+ * inside hakmem (the free of a block that failed the inline test), the
+ * return address is hakmem's own, and a start is left to a miss. */
+void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
+{
+    alloc_small_overflow(h, cls, p, __builtin_return_address(0));
+}
+
+void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
+{
+    alloc_small_overflow(h, (unsigned)(c - h->tiny), p, __builtin_return_address(0));
 }
 
 /* ---- allocation beyond the Mid tier ---- */
@@ -666,7 +697,7 @@ void hak_free_aligned_sized_impl(void *p, size_t align, size_t size)
     if (map >= HAK_SEGMAP_SMALL_MIN)
         hak_api_free_sized(p, size);
     else
-        alloc_free_big(p, map, size, align);
+        alloc_free_big(p, map, size, align, NULL);
 }
 
 /* ---- the hak_ API ---- */

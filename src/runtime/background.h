@@ -14,9 +14,16 @@
  * never happen in the middle of an allocator operation: the nested malloc
  * would run on the same heap while its state is half updated (this once
  * released a slab twice).  Code deep in a slow path only *requests* the
- * thread; the request is served at a safe point: the top of an allocation
- * slow path, before it reads any heap state, or the end of a free slow
- * path, when its work is complete.
+ * thread; the request is served at a safe point of an allocation: the top
+ * of its slow path, before it reads any heap state.
+ *
+ * Never in a free.  The C library frees with its own locks held, and
+ * pthread_create takes some of them: joining a thread, glibc frees the
+ * dead thread's TLS array holding the lock of its stack cache, which
+ * pthread_create takes too (a multi-threaded program hung in its join).
+ * A free only asks; the thread starts at the next allocation miss of any
+ * thread.  The cost: a program that frees much, then never calls malloc
+ * again keeps its free memory (at most retain_max) until it does.
  */
 #ifndef HAK_BACKGROUND_H
 #define HAK_BACKGROUND_H

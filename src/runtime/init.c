@@ -18,6 +18,7 @@
 #include "config/forward.h"
 #include "config/options.h"
 #include "config/secure.h"
+#include "config/symbols.h"
 #include "os/lock.h"
 #include "os/os.h"
 #include "runtime/background.h"
@@ -98,6 +99,7 @@ bool hak_init_slow(void)
      * up the libc functions it replaces (clock_gettime, mmap...). */
     hak_segment_init(!hak_forward);
     if (!hak_forward) {
+        hak_sym_system_init();
         hak_live_init();
         hak_prof_init();
     }

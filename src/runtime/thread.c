@@ -145,13 +145,19 @@ hak_heap *hak_thread_heap_for_free(void)
 {
     if (thread_exited)
         return NULL;
-    hak_background_serve(); /* a safe point: no heap state is held */
+    /* No hak_background_serve: a free never starts the thread
+     * (runtime/background.h). */
     return hak_thread_heap();
 }
 
 void hak_thread_safe_point(hak_heap *h)
 {
     hak_background_serve();
+    hak_thread_maintain(h);
+}
+
+void hak_thread_maintain(hak_heap *h)
+{
     hak_remote_collect_inbox(h);
     /* relaxed: a hint; thread_apply_learned acquires. */
     if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))

@@ -33,6 +33,9 @@ hak_inline hak_heap *hak_thread_heap_fast(void)
  * take the blocks other threads freed into full slabs, adopt the
  * learner's latest caps, honour a malloc_trim from another thread. */
 void hak_thread_safe_point(hak_heap *h);
+/* The same without starting the background thread: the safe point of a
+ * free (runtime/background.h says why a free never starts it). */
+void hak_thread_maintain(hak_heap *h);
 
 /* At a safe point: every 16th one looks at the clock for the live
  * statistics (runtime/live.h). */
