@@ -14,16 +14,19 @@
  * never happen in the middle of an allocator operation: the nested malloc
  * would run on the same heap while its state is half updated (this once
  * released a slab twice).  Code deep in a slow path only *requests* the
- * thread; the request is served at a safe point of an allocation: the top
- * of its slow path, before it reads any heap state.
+ * thread; the request is served at a safe point: the top of an allocation
+ * slow path, before it reads any heap state, or the end of a free slow
+ * path, when its work is complete, if that free came straight from the
+ * program (front/alloc.c, alloc_free_serve).
  *
- * Never in a free.  The C library frees with its own locks held, and
+ * The C library and the loader free with their own locks held, and
  * pthread_create takes some of them: joining a thread, glibc frees the
  * dead thread's TLS array holding the lock of its stack cache, which
  * pthread_create takes too (a multi-threaded program hung in its join).
- * A free only asks; the thread starts at the next allocation miss of any
- * thread.  The cost: a program that frees much, then never calls malloc
- * again keeps its free memory (at most retain_max) until it does.
+ * So a free whose return address lies in libc, ld.so or hakmem itself
+ * only asks, and the thread starts at the next allocation miss or the
+ * next free from the program.  (An idle program must get its thread from
+ * a free: its last call may be one.)
  */
 #ifndef HAK_BACKGROUND_H
 #define HAK_BACKGROUND_H
