@@ -138,6 +138,17 @@ uint64_t hak_os_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t hak_os_coarse_ms(void)
+{
+    struct timespec ts;
+    int saved = errno;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
+        errno = saved; /* a kernel without it (before 2.6.32) */
+        return hak_os_now_ms();
+    }
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* splitmix64: mixes the fallback entropy below. */
 static uint64_t os_mix(uint64_t x)
 {

@@ -40,6 +40,10 @@ bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 bool hak_os_remap_to(void *p, size_t old_size, size_t new_size, void *dst);
 
 uint64_t hak_os_now_ms(void);
+/* The same clock as of the last timer tick (a few ms behind, never ahead
+ * of hak_os_now_ms), at a third of the cost: for the timestamps of the
+ * decay, read on every free that reaches the pools. */
+uint64_t hak_os_coarse_ms(void);
 void hak_os_random(void *buf, size_t len);
 void hak_os_write(int fd, const char *buf, size_t len);
 

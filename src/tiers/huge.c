@@ -123,7 +123,7 @@ static bool huge_cache_put(huge_header *hd)
     /* Read before publishing: once in the cache (lock released), another
      * thread may take the mapping, or the purge may unmap it. */
     size_t map_size = hd->map_size;
-    uint64_t now = hak_os_now_ms();
+    uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&huge_cache_lock);
     if (huge_cache_count < HUGE_CACHE_SLOTS) {
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_CACHED_TAG;

@@ -28,6 +28,11 @@ static size_t large_count;
 
 #define LARGE_MAGIC_TAG 1u
 
+/* Segments filed by the length of their longest free run (exact, 1 to
+ * HAK_LARGE_PAGES - 1 pages); bin 0 unused: a full segment is on none. */
+static hak_list large_bins[HAK_LARGE_PAGES];
+static uint64_t large_bin_bits[HAK_LARGE_WORDS];
+
 /* ---- bitmap helpers (1024 bits) ---- */
 
 static unsigned bits_next(const uint64_t *w, unsigned i, unsigned limit, bool set)
@@ -46,38 +51,48 @@ static unsigned bits_next(const uint64_t *w, unsigned i, unsigned limit, bool se
     return limit;
 }
 
+/* The highest index below limit whose bit is `set`, or HAK_LARGE_PAGES. */
+static unsigned bits_prev(const uint64_t *w, unsigned limit, bool set)
+{
+    for (unsigned k = (limit + 63) / 64; k-- > 0;) {
+        uint64_t word = set ? w[k] : ~w[k];
+        if ((limit & 63) && k == limit / 64)
+            word &= ((uint64_t)1 << (limit & 63)) - 1;
+        if (word)
+            return k * 64 + 63 - (unsigned)__builtin_clzll(word);
+    }
+    return HAK_LARGE_PAGES;
+}
+
+static bool bits_test(const uint64_t *w, unsigned i)
+{
+    return (w[i >> 6] >> (i & 63)) & 1;
+}
+
+static void bits_set_one(uint64_t *w, unsigned i) { w[i >> 6] |= (uint64_t)1 << (i & 63); }
+static void bits_clear_one(uint64_t *w, unsigned i) { w[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
+
+/* Mask of bits [lo, hi) of a word, 0 <= lo < hi <= 64. */
+static uint64_t bits_mask(unsigned lo, unsigned hi)
+{
+    return (~(uint64_t)0 >> (64 - (hi - lo))) << lo;
+}
+
+/* Mask of the bits of [i, end) in word k, which holds some of them. */
+static uint64_t bits_word_mask(unsigned k, unsigned i, unsigned end)
+{
+    unsigned lo = k == i >> 6 ? i & 63 : 0;
+    unsigned hi = k == (end - 1) >> 6 ? end - (k << 6) : 64;
+    return bits_mask(lo, hi);
+}
+
+/* Set or clear bits [i, i+n), n > 0. */
 static void bits_assign(uint64_t *w, unsigned i, unsigned n, bool set)
 {
-    while (n > 0) {
-        unsigned bit = i & 63;
-        unsigned k = 64 - bit < n ? 64 - bit : n;
-        uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << bit;
-        if (set)
-            w[i >> 6] |= mask;
-        else
-            w[i >> 6] &= ~mask;
-        i += k;
-        n -= k;
+    for (unsigned k = i >> 6, end = i + n; k <= (end - 1) >> 6; k++) {
+        uint64_t mask = bits_word_mask(k, i, end);
+        w[k] = set ? w[k] | mask : w[k] & ~mask;
     }
-}
-
-/* Set bits in [i, i+n). */
-static unsigned bits_count(const uint64_t *w, unsigned i, unsigned n)
-{
-    unsigned c = 0;
-    for (unsigned k = i; k < i + n;) {
-        unsigned bit = k & 63;
-        unsigned len = 64 - bit < i + n - k ? 64 - bit : i + n - k;
-        uint64_t mask = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << bit;
-        c += (unsigned)__builtin_popcountll(w[k >> 6] & mask);
-        k += len;
-    }
-    return c;
-}
-
-static bool bits_all(const uint64_t *w, unsigned i, unsigned n)
-{
-    return bits_next(w, i, i + n, false) >= i + n;
 }
 
 /* ---- segments ---- */
@@ -85,6 +100,11 @@ static bool bits_all(const uint64_t *w, unsigned i, unsigned n)
 static hak_large_segment *large_segment_of(uintptr_t a)
 {
     return (hak_large_segment *)(a & ~(uintptr_t)HAK_SEGMENT_MASK);
+}
+
+static unsigned large_page_of(const void *p)
+{
+    return (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
 }
 
 static unsigned large_usable_pages(const hak_large_segment *seg)
@@ -100,6 +120,78 @@ static bool large_guard_set(void *run, unsigned pages, bool on)
 {
     char *last = (char *)run + ((size_t)(pages - 1) << HAK_PAGE_SHIFT);
     return hak_os_protect(last, HAK_PAGE_SIZE, !on);
+}
+
+static hak_large_segment *large_seg_entry(hak_list_node *n)
+{
+    return n ? hak_list_entry(n, hak_large_segment, link) : NULL;
+}
+
+static hak_large_segment *large_bin_entry(hak_list_node *n)
+{
+    return n ? hak_list_entry(n, hak_large_segment, bin_link) : NULL;
+}
+
+/* ---- free runs of a segment (large lock held) ----
+ *
+ * Every free page belongs to exactly one free run, and two free runs never
+ * touch: a run given back merges with its free neighbours.  A free run of
+ * n pages at page h has run_pages n at h and at h + n - 1 and is on the
+ * segment's list of runs of n pages.  The segment is on the segment bin of
+ * its longest free run. */
+
+static void run_file(hak_large_segment *seg, unsigned h, unsigned n)
+{
+    seg->run_pages[h] = (uint16_t)n;
+    seg->run_pages[h + n - 1] = (uint16_t)n;
+    unsigned first = seg->bin_head[n];
+    seg->free_next[h] = (uint16_t)first;
+    seg->free_prev[h] = 0;
+    if (first)
+        seg->free_prev[first] = (uint16_t)h;
+    else
+        bits_set_one(seg->bin_bits, n);
+    seg->bin_head[n] = (uint16_t)h;
+    if (n > seg->longest)
+        seg->longest = n;
+}
+
+/* Take the free run of n pages at h off its list; seg->longest may now be
+ * stale (large_seg_refile puts it right). */
+static void run_unfile(hak_large_segment *seg, unsigned h, unsigned n)
+{
+    unsigned next = seg->free_next[h], prev = seg->free_prev[h];
+    if (prev)
+        seg->free_next[prev] = (uint16_t)next;
+    else
+        seg->bin_head[n] = (uint16_t)next;
+    if (next)
+        seg->free_prev[next] = (uint16_t)prev;
+    if (seg->bin_head[n] == 0)
+        bits_clear_one(seg->bin_bits, n);
+}
+
+/* After the segment's free runs changed: bring longest up to date and
+ * move the segment to the bin of it. */
+static void large_seg_refile(hak_large_segment *seg)
+{
+    if (seg->longest && seg->bin_head[seg->longest] == 0) {
+        unsigned l = bits_prev(seg->bin_bits, seg->longest, true);
+        seg->longest = l < HAK_LARGE_PAGES ? l : 0;
+    }
+    if (seg->longest == seg->filed)
+        return;
+    if (seg->filed) {
+        hak_list_remove(&large_bins[seg->filed], &seg->bin_link);
+        if (hak_list_empty(&large_bins[seg->filed]))
+            bits_clear_one(large_bin_bits, seg->filed);
+    }
+    seg->filed = seg->longest;
+    if (seg->filed) {
+        if (hak_list_empty(&large_bins[seg->filed]))
+            bits_set_one(large_bin_bits, seg->filed);
+        hak_list_push_front(&large_bins[seg->filed], &seg->bin_link);
+    }
 }
 
 static hak_large_segment *large_segment_new(void)
@@ -120,6 +212,7 @@ static hak_large_segment *large_segment_new(void)
     }
     seg->free_pages = large_usable_pages(seg);
     bits_assign(seg->free_bits, seg->first_page, seg->free_pages, true);
+    run_file(seg, seg->first_page, seg->free_pages);
     hak_segmap_set(base, 1, HAK_SEGMAP_LARGE);
     hak_stats_segment_mapped(HAK_SEGMENT_SIZE);
     return seg;
@@ -129,22 +222,21 @@ static void large_list_append(hak_large_segment *seg)
 {
     hak_list_push_back(&large_segments, &seg->link);
     large_count++;
+    large_seg_refile(seg);
 }
 
 static void large_list_remove(hak_large_segment *seg)
 {
     hak_list_remove(&large_segments, &seg->link);
     large_count--;
-}
-
-static hak_large_segment *large_seg_entry(hak_list_node *n)
-{
-    return n ? hak_list_entry(n, hak_large_segment, link) : NULL;
+    seg->longest = 0;
+    large_seg_refile(seg);
 }
 
 /* Lock held.  First page of a free run of `pages` whose address is a
  * multiple of align_pages pages, or HAK_LARGE_PAGES. */
-static unsigned large_find(const hak_large_segment *seg, unsigned pages, unsigned align_pages)
+static unsigned large_find_aligned(const hak_large_segment *seg, unsigned pages,
+                                   unsigned align_pages)
 {
     unsigned i = seg->first_page;
     for (;;) {
@@ -159,44 +251,91 @@ static unsigned large_find(const hak_large_segment *seg, unsigned pages, unsigne
     }
 }
 
-/* Pages [i, i+n) become the inside of a run: a page that headed a freed
- * run before must not pass for one (its stale state would turn a free of
- * an interior pointer into a "double free"). */
-static void large_mark_interior(hak_large_segment *seg, unsigned i, unsigned n)
+/* Lock held.  The head of the free run holding free page i: the page
+ * after the last busy one before it (the header's pages count as busy). */
+static unsigned large_free_run_head(const hak_large_segment *seg, unsigned i)
 {
-    for (unsigned k = 0; k < n; k++)
-        /* relaxed: misuse-check reads only. */
-        atomic_store_explicit(&seg->run_state[i + k], HAK_RUN_NONE, memory_order_relaxed);
+    return bits_prev(seg->free_bits, i, false) + 1;
 }
 
-/* Lock held.  Mark [i, i+pages) as one allocated run; returns its address. */
-static void *large_take(hak_large_segment *seg, unsigned i, unsigned pages, bool *zeroed)
+/* Lock held.  Pages [i, i+n), just taken off the free runs, become the
+ * pages of one run at i or the tail of the run it grows: they leave the
+ * free and dirty maps, and stale heads among them read NONE (a free of one
+ * must report a pointer inside a block, not a freed block).  Returns how
+ * many of them were dirty. */
+static unsigned large_claim(hak_large_segment *seg, unsigned i, unsigned n, unsigned keep)
 {
-    unsigned dirty_pages = bits_count(seg->dirty_bits, i, pages);
-    bool dirty = dirty_pages != 0;
-    hak_retained_sub((size_t)dirty_pages << HAK_PAGE_SHIFT);
-    bits_assign(seg->free_bits, i, pages, false);
-    bits_assign(seg->dirty_bits, i, pages, false);
-    seg->free_pages -= pages;
+    unsigned dirty_pages = 0;
+    for (unsigned k = i >> 6, end = i + n; k <= (end - 1) >> 6; k++) {
+        uint64_t mask = bits_word_mask(k, i, end);
+        if (seg->dirty_bits[k] & mask)
+            dirty_pages += (unsigned)__builtin_popcountll(seg->dirty_bits[k] & mask);
+        seg->free_bits[k] &= ~mask;
+        seg->dirty_bits[k] &= ~mask;
+        seg->old_bits[k] &= ~mask;
+    }
+    if (dirty_pages) {
+        seg->dirty_pages -= dirty_pages;
+        hak_retained_sub((size_t)dirty_pages << HAK_PAGE_SHIFT);
+    }
+    seg->free_pages -= n;
     seg->empty_since_ms = 0;
+    for (unsigned k = bits_next(seg->mark_bits, i + keep, i + n, true); k < i + n;
+         k = bits_next(seg->mark_bits, k + 1, i + n, true)) {
+        /* relaxed: misuse-check reads only. */
+        atomic_store_explicit(&seg->run_state[k], HAK_RUN_NONE, memory_order_relaxed);
+        bits_clear_one(seg->mark_bits, k);
+    }
+    return dirty_pages;
+}
+
+/* Lock held.  Make [i, i+pages), a part of the free run of n pages at h,
+ * one allocated run; the rest of the free run stays free. */
+static void *large_take(hak_large_segment *seg, unsigned h, unsigned n, unsigned i,
+                        unsigned pages, bool *zeroed)
+{
+    run_unfile(seg, h, n);
+    if (i > h)
+        run_file(seg, h, i - h);
+    if (i + pages < h + n)
+        run_file(seg, i + pages, h + n - i - pages);
+    large_seg_refile(seg);
+    unsigned dirty_pages = large_claim(seg, i, pages, 1);
     seg->run_pages[i] = (uint16_t)pages;
-    large_mark_interior(seg, i + 1, pages - 1);
+    bits_set_one(seg->mark_bits, i);
     /* relaxed: misuse-check reads only. */
     atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
     /* Purged pages read as zero only with MADV_DONTNEED. */
-    *zeroed = !dirty && hak_opt(HAK_OPT_PURGE_MODE) == 0;
+    *zeroed = dirty_pages == 0 && hak_opt(HAK_OPT_PURGE_MODE) == 0;
     return (char *)seg + ((size_t)i << HAK_PAGE_SHIFT);
 }
 
-/* Lock held.  Pages [i, i+pages) become free (resident until purged). */
+/* Lock held.  Pages [i, i+pages) become free (resident until purged),
+ * merged with the free runs around them. */
 static void large_give_back(hak_large_segment *seg, unsigned i, unsigned pages, uint64_t now)
 {
-    bits_assign(seg->free_bits, i, pages, true);
-    bits_assign(seg->dirty_bits, i, pages, true);
+    unsigned h = i, n = pages;
+    if (h > seg->first_page && bits_test(seg->free_bits, h - 1)) {
+        unsigned before = seg->run_pages[h - 1];
+        h -= before;
+        n += before;
+        run_unfile(seg, h, before);
+    }
+    if (i + pages < HAK_LARGE_PAGES && bits_test(seg->free_bits, i + pages)) {
+        unsigned after = seg->run_pages[i + pages];
+        n += after;
+        run_unfile(seg, i + pages, after);
+    }
+    run_file(seg, h, n);
+    large_seg_refile(seg);
+    for (unsigned k = i >> 6, end = i + pages; k <= (end - 1) >> 6; k++) {
+        uint64_t mask = bits_word_mask(k, i, end);
+        seg->free_bits[k] |= mask;
+        seg->dirty_bits[k] |= mask;
+    }
+    seg->dirty_pages += pages;
     hak_retained_add((size_t)pages << HAK_PAGE_SHIFT);
     seg->free_pages += pages;
-    if (seg->dirty_since_ms == 0)
-        seg->dirty_since_ms = now ? now : 1;
     if (seg->free_pages == large_usable_pages(seg))
         seg->empty_since_ms = now ? now : 1;
 }
@@ -213,9 +352,37 @@ static void large_release_run(hak_large_segment *seg, unsigned i, uint64_t now)
          * data, so it stays out of use (leaked, never handed out). */
         return;
     }
-    large_give_back(seg, i, seg->run_pages[i], now);
     hak_track_free((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
                    (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
+    large_give_back(seg, i, seg->run_pages[i], now);
+}
+
+/* Lock held.  A run of `pages` pages aligned to align_pages pages from the
+ * segments, or NULL if none has room. */
+static void *large_segments_take(unsigned pages, unsigned align_pages, bool *zeroed)
+{
+    if (align_pages <= 1) {
+        /* The segment whose longest free run fits best, and in it the
+         * shortest free run that fits. */
+        unsigned b = bits_next(large_bin_bits, pages, HAK_LARGE_PAGES, true);
+        if (b >= HAK_LARGE_PAGES)
+            return NULL;
+        hak_large_segment *seg = large_bin_entry(large_bins[b].head);
+        unsigned n = bits_next(seg->bin_bits, pages, HAK_LARGE_PAGES, true);
+        unsigned h = seg->bin_head[n];
+        return large_take(seg, h, n, h, pages, zeroed);
+    }
+    for (hak_large_segment *seg = large_seg_entry(large_segments.head); seg;
+         seg = large_seg_entry(seg->link.next)) {
+        if (seg->longest < pages)
+            continue;
+        unsigned i = large_find_aligned(seg, pages, align_pages);
+        if (i < HAK_LARGE_PAGES) {
+            unsigned h = large_free_run_head(seg, i);
+            return large_take(seg, h, seg->run_pages[h], i, pages, zeroed);
+        }
+    }
+    return NULL;
 }
 
 /* A cached run for class cls, or (round) for a larger class within the
@@ -269,7 +436,7 @@ static void *large_alloc(hak_heap *h, size_t size, size_t align, bool round, boo
         void *p = large_cache_take(h, cls, round, &bytes);
         if (p) {
             hak_large_segment *seg = large_segment_of((uintptr_t)p);
-            unsigned i = (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT);
+            unsigned i = large_page_of(p);
             /* relaxed: misuse-check reads only. */
             atomic_store_explicit(&seg->run_state[i], HAK_RUN_ALLOCATED, memory_order_relaxed);
             large_note_request(seg, i, size, align);
@@ -283,16 +450,8 @@ static void *large_alloc(hak_heap *h, size_t size, size_t align, bool round, boo
     }
 
     unsigned align_pages = align > HAK_PAGE_SIZE ? (unsigned)(align >> HAK_PAGE_SHIFT) : 1;
-    void *p = NULL;
     hak_lock_acquire(&large_lock);
-    for (hak_large_segment *seg = large_seg_entry(large_segments.head); seg && !p;
-         seg = large_seg_entry(seg->link.next)) {
-        if (seg->free_pages < pages)
-            continue;
-        unsigned i = large_find(seg, pages, align_pages);
-        if (i < HAK_LARGE_PAGES)
-            p = large_take(seg, i, pages, zeroed);
-    }
+    void *p = large_segments_take(pages, align_pages, zeroed);
     hak_lock_release(&large_lock);
     if (p == NULL) {
         hak_large_segment *seg = large_segment_new();
@@ -302,22 +461,19 @@ static void *large_alloc(hak_heap *h, size_t size, size_t align, bool round, boo
         }
         hak_lock_acquire(&large_lock);
         large_list_append(seg);
-        unsigned i = large_find(seg, pages, align_pages);
-        p = large_take(seg, i, pages, zeroed);
+        p = large_segments_take(pages, align_pages, zeroed);
         hak_lock_release(&large_lock);
     }
     if (large_guard() && !large_guard_set(p, pages, true)) {
         /* The secure profile promises the guard page: no guard, no block. */
         hak_large_segment *seg = large_segment_of((uintptr_t)p);
         hak_lock_acquire(&large_lock);
-        large_release_run(seg, (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT),
-                          hak_os_now_ms());
+        large_release_run(seg, large_page_of(p), hak_os_coarse_ms());
         hak_lock_release(&large_lock);
         errno = ENOMEM;
         return NULL;
     }
-    large_note_request(large_segment_of((uintptr_t)p),
-                       (unsigned)(((uintptr_t)p & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT), size, align);
+    large_note_request(large_segment_of((uintptr_t)p), large_page_of(p), size, align);
     if (h) {
         h->large_stats.allocs++;
         h->large_stats.bytes_alloc += bytes;
@@ -399,13 +555,11 @@ static void large_place(hak_heap *h, hak_large_segment *seg, unsigned i, void *p
         hak_track_free(p, bytes);
         return;
     }
-    uint64_t now = hak_os_now_ms();
+    uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&large_lock);
     large_release_run(seg, i, now);
     hak_lock_release(&large_lock);
 }
-
-static unsigned large_page_of(uintptr_t a) { return (unsigned)((a & HAK_SEGMENT_MASK) >> HAK_PAGE_SHIFT); }
 
 /* Run p leaves h's quarantine: it must read as zero still. */
 static void large_quarantine_check(void *p, size_t bytes)
@@ -423,7 +577,7 @@ static void *large_quarantine_pop(hak_heap *h)
     c->quarantine_oldest = (c->quarantine_oldest + 1) % HAK_LARGE_QUARANTINE_MAX;
     c->quarantine_count--;
     hak_large_segment *seg = large_segment_of((uintptr_t)p);
-    c->quarantine_bytes -= large_run_bytes(seg, large_page_of((uintptr_t)p));
+    c->quarantine_bytes -= large_run_bytes(seg, large_page_of(p));
     return p;
 }
 
@@ -440,7 +594,7 @@ static void large_quarantine(hak_heap *h, hak_large_segment *seg, unsigned i, vo
            (c->quarantine_count >= limit || c->quarantine_bytes + bytes > HAK_LARGE_QUARANTINE_BYTES)) {
         void *old = large_quarantine_pop(h);
         hak_large_segment *oseg = large_segment_of((uintptr_t)old);
-        unsigned oi = large_page_of((uintptr_t)old);
+        unsigned oi = large_page_of(old);
         size_t obytes = large_run_bytes(oseg, oi);
         large_quarantine_check(old, obytes);
         large_place(h, oseg, oi, old, obytes);
@@ -495,7 +649,7 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
     unsigned want = (unsigned)(hak_large_class_size[hak_large_class_of(new_size)] >> HAK_PAGE_SHIFT);
     unsigned have = seg->run_pages[i];
     bool ok = false;
-    uint64_t now = hak_os_now_ms();
+    uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&large_lock);
     if (want < have) {
         seg->run_pages[i] = (uint16_t)want;
@@ -503,13 +657,17 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
         hak_track_free((char *)p + ((size_t)want << HAK_PAGE_SHIFT),
                        (size_t)(have - want) << HAK_PAGE_SHIFT);
         ok = true;
-    } else if (i + want <= HAK_LARGE_PAGES && bits_all(seg->free_bits, i + have, want - have)) {
-        hak_retained_sub((size_t)bits_count(seg->dirty_bits, i + have, want - have) << HAK_PAGE_SHIFT);
-        bits_assign(seg->free_bits, i + have, want - have, false);
-        bits_assign(seg->dirty_bits, i + have, want - have, false);
-        seg->free_pages -= want - have;
+    } else if (i + have < HAK_LARGE_PAGES && bits_test(seg->free_bits, i + have) &&
+               seg->run_pages[i + have] >= want - have) {
+        /* The free run right after the block is long enough: the block
+         * takes the front of it. */
+        unsigned e = i + have, n = seg->run_pages[e];
+        run_unfile(seg, e, n);
+        if (n > want - have)
+            run_file(seg, i + want, n - (want - have));
+        large_seg_refile(seg);
+        large_claim(seg, e, want - have, 0);
         seg->run_pages[i] = (uint16_t)want;
-        large_mark_interior(seg, i + have, want - have);
         hak_track_alloc((char *)p + ((size_t)have << HAK_PAGE_SHIFT),
                         (size_t)(want - have) << HAK_PAGE_SHIFT);
         ok = true;
@@ -531,15 +689,15 @@ void hak_large_cache_flush(hak_heap *h)
     while (h->large.quarantine_count > 0) {
         void *p = large_quarantine_pop(h);
         hak_large_segment *seg = large_segment_of((uintptr_t)p);
-        unsigned i = large_page_of((uintptr_t)p);
+        unsigned i = large_page_of(p);
         large_quarantine_check(p, large_run_bytes(seg, i));
         hak_lock_acquire(&large_lock);
-        large_release_run(seg, i, hak_os_now_ms());
+        large_release_run(seg, i, hak_os_coarse_ms());
         hak_lock_release(&large_lock);
     }
     if (h->large.bytes == 0)
         return;
-    uint64_t now = hak_os_now_ms();
+    uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&large_lock);
     for (unsigned cls = 0; cls < HAK_LARGE_CLASSES; cls++) {
         while (h->large.count[cls] > 0) {
@@ -552,6 +710,35 @@ void hak_large_cache_flush(hak_heap *h)
     hak_lock_release(&large_lock);
 }
 
+/* Lock held.  Give back the dirty pages of seg that are set in bits (all
+ * of them if bits is NULL); returns the bytes. */
+static size_t large_purge_pages(hak_large_segment *seg, const uint64_t *bits, bool lazy)
+{
+    uint64_t due[HAK_LARGE_WORDS];
+    for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
+        due[w] = seg->dirty_bits[w] & (bits ? bits[w] : ~(uint64_t)0);
+    size_t purged = 0;
+    for (unsigned i = bits_next(due, seg->first_page, HAK_LARGE_PAGES, true); i < HAK_LARGE_PAGES;
+         i = bits_next(due, i, HAK_LARGE_PAGES, true)) {
+        unsigned end = bits_next(due, i, HAK_LARGE_PAGES, false);
+        hak_os_purge((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
+                     (size_t)(end - i) << HAK_PAGE_SHIFT, lazy);
+        purged += (size_t)(end - i) << HAK_PAGE_SHIFT;
+        bits_assign(seg->dirty_bits, i, end - i, false);
+        seg->dirty_pages -= end - i;
+        i = end;
+    }
+    if (purged)
+        hak_retained_sub(purged);
+    return purged;
+}
+
+/* Decay: each segment takes a snapshot of its dirty pages (old_bits) at
+ * most every half delay, and the next snapshot gives back those still
+ * dirty, so a free page stays resident between half a delay and a delay
+ * (plus the lateness of the pass), never less than half: a program that
+ * frees and allocates again reuses resident pages.  A delay of 0 gives
+ * everything back at once. */
 size_t hak_large_purge(uint64_t now_ms, bool force)
 {
     uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
@@ -569,30 +756,21 @@ size_t hak_large_purge(uint64_t now_ms, bool force)
             doomed = seg;
             continue;
         }
-        if (!seg->dirty_since_ms || (!force && now_ms - seg->dirty_since_ms < delay))
+        if (seg->dirty_pages == 0)
             continue;
-        unsigned i = seg->first_page;
-        for (;;) {
-            i = bits_next(seg->dirty_bits, i, HAK_LARGE_PAGES, true);
-            if (i >= HAK_LARGE_PAGES)
-                break;
-            unsigned end = bits_next(seg->dirty_bits, i, HAK_LARGE_PAGES, false);
-            hak_os_purge((char *)seg + ((size_t)i << HAK_PAGE_SHIFT),
-                         (size_t)(end - i) << HAK_PAGE_SHIFT, lazy);
-            purged += (size_t)(end - i) << HAK_PAGE_SHIFT;
-            hak_retained_sub((size_t)(end - i) << HAK_PAGE_SHIFT);
-            bits_assign(seg->dirty_bits, i, end - i, false);
-            i = end;
+        if (force || delay == 0) {
+            purged += large_purge_pages(seg, NULL, lazy);
+        } else if (now_ms - seg->epoch_ms >= delay / 2) {
+            purged += large_purge_pages(seg, seg->old_bits, lazy);
+            memcpy(seg->old_bits, seg->dirty_bits, sizeof seg->old_bits);
+            seg->epoch_ms = now_ms;
         }
-        seg->dirty_since_ms = 0;
     }
     hak_lock_release(&large_lock);
     while (doomed) {
         hak_large_segment *seg = doomed;
         doomed = large_seg_entry(seg->link.next);
-        size_t resident = 0;
-        for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
-            resident += (size_t)__builtin_popcountll(seg->dirty_bits[w]) << HAK_PAGE_SHIFT;
+        size_t resident = (size_t)seg->dirty_pages << HAK_PAGE_SHIFT;
         purged += resident;
         hak_retained_sub(resident);
         hak_segmap_set((uintptr_t)seg, 1, HAK_SEGMAP_NONE);
@@ -611,9 +789,7 @@ void hak_large_totals(size_t *mapped, size_t *dirty_free)
     hak_lock_acquire(&large_lock);
     *mapped = large_count * HAK_SEGMENT_SIZE;
     for (hak_list_node *n = large_segments.head; n; n = n->next) {
-        const hak_large_segment *seg = large_seg_entry(n);
-        for (unsigned w = 0; w < HAK_LARGE_WORDS; w++)
-            dirty += (size_t)__builtin_popcountll(seg->dirty_bits[w]) << HAK_PAGE_SHIFT;
+        dirty += (size_t)large_seg_entry(n)->dirty_pages << HAK_PAGE_SHIFT;
     }
     hak_lock_release(&large_lock);
     *dirty_free = dirty;
