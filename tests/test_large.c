@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 
 #include "tiers/large.h"
+#include "tiers/runs.h"
 #include "config/options.h"
 #include "os/os.h"
 #include "runtime/purge.h"
@@ -55,9 +56,9 @@ static size_t large_class_bytes(size_t n)
     return hak_large_class_size[hak_large_class_of(n)];
 }
 
-static hak_large_segment *segment_of(const void *p)
+static hak_runs_segment *segment_of(const void *p)
 {
-    return (hak_large_segment *)((uintptr_t)p & ~(uintptr_t)HAK_SEGMENT_MASK);
+    return (hak_runs_segment *)((uintptr_t)p & ~(uintptr_t)HAK_SEGMENT_MASK);
 }
 
 static unsigned page_of(const void *p)
@@ -261,7 +262,7 @@ Test(large, freed_neighbours_coalesce)
     q[0] = hak_malloc(256 * KiB);
     cr_assert_not_null(q[0]);
     cr_assert_eq(stats_now().segments_mapped, before + 1, "first Large block maps one segment");
-    hak_large_segment *seg = segment_of(q[0]);
+    hak_runs_segment *seg = segment_of(q[0]);
     cr_assert_eq(page_of(q[0]), seg->first_page, "first fit starts after the header");
     for (unsigned i = 1; i < 4; i++) {
         q[i] = hak_malloc(256 * KiB);
@@ -309,13 +310,13 @@ Test(large, freed_neighbours_coalesce)
  * maximal and is on the list of its length; an allocated or cached run
  * has its state at its head and NONE inside; free_pages and longest add
  * up.  Returns the number of free runs. */
-static unsigned check_segment(const hak_large_segment *seg)
+static unsigned check_segment(const hak_runs_segment *seg)
 {
     unsigned free_runs = 0, free_pages = 0, longest = 0;
     bool prev_free = false;
-    for (unsigned i = seg->first_page; i < HAK_LARGE_PAGES;) {
+    for (unsigned i = seg->first_page; i < HAK_RUNS_PAGES;) {
         unsigned n = seg->run_pages[i];
-        cr_assert(n > 0 && i + n <= HAK_LARGE_PAGES, "page %u: run of %u pages", i, n);
+        cr_assert(n > 0 && i + n <= HAK_RUNS_PAGES, "page %u: run of %u pages", i, n);
         bool is_free = (seg->free_bits[i / 64] >> (i % 64)) & 1;
         for (unsigned k = i; k < i + n; k++)
             cr_assert_eq((seg->free_bits[k / 64] >> (k % 64)) & 1, is_free,
@@ -324,7 +325,7 @@ static unsigned check_segment(const hak_large_segment *seg)
             cr_assert(!prev_free, "free runs at %u and before it touch", i);
             cr_assert_eq(seg->run_pages[i + n - 1], n, "free run at %u: length at its end", i);
             unsigned h = seg->bin_head[n], steps = 0;
-            while (h && h != i && steps++ < HAK_LARGE_PAGES)
+            while (h && h != i && steps++ < HAK_RUNS_PAGES)
                 h = seg->free_next[h];
             cr_assert_eq(h, i, "free run at %u is not on the list of %u pages", i, n);
             cr_assert((seg->bin_bits[n / 64] >> (n % 64)) & 1);
@@ -346,7 +347,7 @@ static unsigned check_segment(const hak_large_segment *seg)
     cr_assert_eq(seg->longest, longest);
     /* Every listed run is one of the runs found above. */
     unsigned listed = 0;
-    for (unsigned n = 1; n < HAK_LARGE_PAGES; n++)
+    for (unsigned n = 1; n < HAK_RUNS_PAGES; n++)
         for (unsigned h = seg->bin_head[n]; h && listed <= free_runs; h = seg->free_next[h])
             listed++;
     cr_assert_eq(listed, free_runs, "%u runs listed, %u free", listed, free_runs);
@@ -363,7 +364,7 @@ Test(large, free_runs_stay_consistent)
     hak_option_values[HAK_OPT_PURGE_DELAY_MS] = 3600000;
     enum { SLOTS = 96, STEPS = 4000, SEGS = 64 };
     static void *slot[SLOTS];
-    static const hak_large_segment *segs[SEGS];
+    static const hak_runs_segment *segs[SEGS];
     unsigned nsegs = 0;
     uint64_t rng = 99;
     for (unsigned step = 0; step < STEPS; step++) {
@@ -379,7 +380,7 @@ Test(large, free_runs_stay_consistent)
         }
         cr_assert_not_null(slot[j]);
         ((char *)slot[j])[n - 1] = 1;
-        const hak_large_segment *seg = segment_of(slot[j]);
+        const hak_runs_segment *seg = segment_of(slot[j]);
         unsigned k = 0;
         while (k < nsegs && segs[k] != seg)
             k++;
@@ -598,7 +599,7 @@ struct decay_set {
 
 static void decay_alloc(struct decay_set *d)
 {
-    hak_large_segment *seen[DECAY_CAP];
+    hak_runs_segment *seen[DECAY_CAP];
     unsigned nseen = 0;
     uint64_t rng = 7;
     d->n = d->npin = 0;
@@ -611,7 +612,7 @@ static void decay_alloc(struct decay_set *d)
         touch_pages(p, sz, (unsigned char)d->n);
         d->big[d->n++] = p;
         d->total += hak_malloc_usable_size(p);
-        hak_large_segment *seg = segment_of(p);
+        hak_runs_segment *seg = segment_of(p);
         unsigned k = 0;
         while (k < nseen && seen[k] != seg)
             k++;

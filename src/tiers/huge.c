@@ -18,13 +18,20 @@
 #define HUGE_MAGIC_TAG 2u
 #define HUGE_CACHED_TAG 3u /* a freed mapping kept in the cache */
 
-/* Freed mappings kept for reuse (a program that frees and allocates Huge
- * blocks again would otherwise fault every page in anew).  Counted as
- * retained memory, so retain_max and the decay apply; unmapped after the
- * purge delay.  Blocks with a larger alignment or guard pages are not
- * cached. */
-#define HUGE_CACHE_SLOTS 8
+/* Freed mappings kept for reuse: a program that frees and allocates Huge
+ * blocks again would otherwise fault every page in anew.  A request is
+ * served by the smallest cached mapping that fits, whole when it wastes
+ * little, else by its tail, which the kernel moves into a new mapping
+ * (mremap moves page table entries, not bytes); the rest stays cached
+ * with its header at its segment-aligned start.  When none fits, the
+ * largest is grown, in place if the address space after it is free.
+ * Counted as retained memory, so retain_max and the decay apply; unmapped
+ * after the purge delay.  Blocks with a larger alignment or guard pages
+ * are not cached. */
+#define HUGE_CACHE_SLOTS 16
 #define HUGE_CACHE_MAX_MAP ((size_t)64 << 20)
+/* A cached mapping this much larger than a request serves it whole. */
+#define HUGE_REUSE_WASTE(need) ((need) / 8 > HAK_LARGE_MAX ? (need) / 8 : HAK_LARGE_MAX)
 typedef struct huge_cached {
     struct huge_header *hd;
     size_t map_size;
@@ -81,51 +88,131 @@ static void huge_unmark(huge_header *hd)
     hak_segmap_set((uintptr_t)hd, huge_regions(hd->map_size), HAK_SEGMAP_NONE);
 }
 
-/* The smallest cached mapping of at least map_size bytes and at most
- * twice that, or NULL.  It is reused whole: trimming it would hand back
- * resident pages that the next larger request would fault in again. */
-static huge_header *huge_cache_take(size_t map_size)
+/* Unmap a mapping taken off the cache (its bytes no longer retained). */
+static void huge_unmap_cached(const huge_cached *e)
 {
+    e->hd->magic = 0;
+    hak_track_alloc(e->hd, e->map_size); /* no stale poison for a later mapping */
+    hak_segmap_set((uintptr_t)e->hd, huge_regions(e->map_size), HAK_SEGMAP_NONE);
+    hak_os_unmap(e->hd, e->map_size);
+    hak_stats_segment_unmapped(e->map_size);
+}
+
+/* Lock held.  Take cache entry i off the cache. */
+static void huge_cache_remove(unsigned i)
+{
+    huge_cache[i] = huge_cache[--huge_cache_count];
+    /* relaxed: a hint, see huge_cache_take. */
+    atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
+}
+
+/* A mapping of at least map_size bytes made of cached pages, its size in
+ * *have, or NULL.  *fresh: none of it came from the cache (it reads as
+ * zero).  At most one cached mapping goes into a block, so that every
+ * block stays one kernel mapping (VMA), as mremap needs for realloc. */
+static huge_header *huge_cache_take(size_t map_size, size_t *have, bool *fresh)
+{
+    *fresh = true;
     /* relaxed: a hint; a stale zero only costs a fresh mapping. */
     if (atomic_load_explicit(&huge_cache_hint, memory_order_relaxed) == 0)
         return NULL;
-    huge_header *hd = NULL;
-    size_t have = 0;
     hak_lock_acquire(&huge_cache_lock);
-    unsigned best = HUGE_CACHE_SLOTS;
+    unsigned best = HUGE_CACHE_SLOTS, largest = HUGE_CACHE_SLOTS;
     for (unsigned i = 0; i < huge_cache_count; i++) {
         size_t m = huge_cache[i].map_size;
-        if (m >= map_size && m / 2 <= map_size &&
-            (best == HUGE_CACHE_SLOTS || m < huge_cache[best].map_size))
+        if (m >= map_size && (best == HUGE_CACHE_SLOTS || m < huge_cache[best].map_size))
             best = i;
+        if (largest == HUGE_CACHE_SLOTS || m > huge_cache[largest].map_size)
+            largest = i;
     }
-    if (best < HUGE_CACHE_SLOTS) {
-        hd = huge_cache[best].hd;
-        have = huge_cache[best].map_size;
-        huge_cache[best] = huge_cache[--huge_cache_count];
-        atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
-    }
-    hak_lock_release(&huge_cache_lock);
-    if (hd == NULL)
+    if (largest == HUGE_CACHE_SLOTS) {
+        hak_lock_release(&huge_cache_lock);
         return NULL;
-    hak_retained_sub(have);
-    hd->map_size = have;
-    hak_track_alloc((char *)hd + 64, have - 64);
-    return hd;
+    }
+    huge_cached e = huge_cache[best < HUGE_CACHE_SLOTS ? best : largest];
+    char *src = (char *)e.hd;
+    size_t len = e.map_size;
+    if (best < HUGE_CACHE_SLOTS && e.map_size - map_size > HUGE_REUSE_WASTE(map_size)) {
+        /* Its tail moves into the new block; the rest stays cached with
+         * its header.  Regions wholly past its new end are unmarked now,
+         * before the move, so that no mapping made there later is
+         * unmarked by us. */
+        size_t keep = e.map_size - map_size;
+        src += keep;
+        len = map_size;
+        uintptr_t first_gone = hak_align_up((uintptr_t)src, HAK_SEGMENT_SIZE);
+        uintptr_t end = hak_align_up((uintptr_t)e.hd + e.map_size, HAK_SEGMENT_SIZE);
+        if (end > first_gone)
+            hak_segmap_set(first_gone, (end - first_gone) >> HAK_SEGMENT_SHIFT, HAK_SEGMAP_NONE);
+        huge_cache[best].map_size = keep;
+        e.hd->map_size = keep;
+    } else {
+        /* All of it: reused as it is, or grown.  Its regions are ours but
+         * no block's until it is one again. */
+        huge_cache_remove(best < HUGE_CACHE_SLOTS ? best : largest);
+        if (len < map_size)
+            hak_segmap_set((uintptr_t)src, huge_regions(len), HAK_SEGMAP_NONE);
+    }
+    hak_retained_sub(len);
+    hak_lock_release(&huge_cache_lock);
+    *fresh = false;
+    hak_track_alloc(src, len);
+    if (len >= map_size && src == (char *)e.hd) {
+        *have = len;
+        return e.hd;
+    }
+    /* Grown in place when the address space after it is free. */
+    if (len < map_size && hak_os_remap_inplace(src, len, map_size)) {
+        hak_stat_add(&hak_gstats.bytes_mapped, map_size - len);
+        *have = map_size;
+        return (huge_header *)src;
+    }
+    /* Else moved (and grown) into a new segment-aligned mapping: the
+     * kernel moves the page table entries, the pages stay. */
+    char *dst = hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0);
+    if (dst != NULL && !hak_os_remap_to(src, len, map_size, dst))
+        *fresh = true;
+    if (dst == NULL || *fresh)
+        hak_os_unmap(src, len); /* out of mappings: the pages are lost */
+    if (src == (char *)e.hd)
+        hak_stats_segment_unmapped(len);
+    else
+        hak_stat_sub(&hak_gstats.bytes_mapped, len);
+    if (dst == NULL) {
+        *fresh = true;
+        return NULL;
+    }
+    hak_stats_segment_mapped(map_size);
+    hak_track_alloc(dst, map_size);
+    *have = map_size;
+    return (huge_header *)dst;
 }
 
-/* Keep a freed mapping instead of unmapping it; false if it does not fit. */
+/* Keep a freed mapping instead of unmapping it; false if it does not fit.
+ * A full cache gives up its smallest mapping for a larger one. */
 static bool huge_cache_put(huge_header *hd)
 {
     if (hd->head != 64 || hd->tail_guard != 0 || hd->map_size > HUGE_CACHE_MAX_MAP)
         return false;
-    bool kept = false;
     /* Read before publishing: once in the cache (lock released), another
      * thread may take the mapping, or the purge may unmap it. */
     size_t map_size = hd->map_size;
     uint64_t now = hak_os_coarse_ms();
+    huge_cached evicted = { NULL, 0, 0 };
     hak_lock_acquire(&huge_cache_lock);
-    if (huge_cache_count < HUGE_CACHE_SLOTS) {
+    if (huge_cache_count == HUGE_CACHE_SLOTS) {
+        unsigned small = 0;
+        for (unsigned i = 1; i < HUGE_CACHE_SLOTS; i++)
+            if (huge_cache[i].map_size < huge_cache[small].map_size)
+                small = i;
+        if (huge_cache[small].map_size < map_size) {
+            evicted = huge_cache[small];
+            huge_cache_remove(small);
+            hak_retained_sub(evicted.map_size);
+        }
+    }
+    bool kept = huge_cache_count < HUGE_CACHE_SLOTS;
+    if (kept) {
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_CACHED_TAG;
         hd->user = 0;
         hak_track_free((char *)hd + 64, map_size - 64);
@@ -133,9 +220,10 @@ static bool huge_cache_put(huge_header *hd)
         atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
         /* Counted under the lock, before anyone can take it and subtract. */
         hak_retained_add(map_size);
-        kept = true;
     }
     hak_lock_release(&huge_cache_lock);
+    if (evicted.hd != NULL)
+        huge_unmap_cached(&evicted);
     return kept;
 }
 
@@ -144,28 +232,21 @@ size_t hak_huge_cache_purge(uint64_t now_ms, bool force)
     uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
     huge_cached doomed[HUGE_CACHE_SLOTS];
     unsigned n = 0;
+    size_t bytes = 0;
     hak_lock_acquire(&huge_cache_lock);
     for (unsigned i = 0; i < huge_cache_count;) {
         if (force || now_ms - huge_cache[i].freed_ms >= delay) {
             doomed[n++] = huge_cache[i];
-            huge_cache[i] = huge_cache[--huge_cache_count];
-            atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
+            bytes += huge_cache[i].map_size;
+            huge_cache_remove(i);
         } else {
             i++;
         }
     }
     hak_lock_release(&huge_cache_lock);
-    size_t bytes = 0;
-    for (unsigned i = 0; i < n; i++) {
-        huge_header *hd = doomed[i].hd;
-        hak_retained_sub(doomed[i].map_size);
-        hd->magic = 0;
-        hak_track_alloc(hd, doomed[i].map_size);
-        hak_segmap_set((uintptr_t)hd, huge_regions(doomed[i].map_size), HAK_SEGMAP_NONE);
-        hak_os_unmap(hd, doomed[i].map_size);
-        hak_stats_segment_unmapped(doomed[i].map_size);
-        bytes += doomed[i].map_size;
-    }
+    hak_retained_sub(bytes);
+    for (unsigned i = 0; i < n; i++)
+        huge_unmap_cached(&doomed[i]);
     if (bytes)
         hak_stats_purged(bytes);
     return bytes;
@@ -191,12 +272,11 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
      * (memalign(2 MiB, 0) would otherwise point one past its end). */
     size_t map_size = hak_align_up(head + (size ? size : 1), HAK_PAGE_SIZE) + guard;
     huge_header *hd = NULL;
+    bool fresh = true;
     if (head == 64 && guard == 0)
-        hd = huge_cache_take(map_size);
-    *zeroed = hd == NULL; /* fresh mappings read as zero, cached ones do not */
-    if (hd != NULL) {
-        map_size = hd->map_size;
-    } else {
+        hd = huge_cache_take(map_size, &map_size, &fresh);
+    *zeroed = fresh; /* fresh mappings read as zero, cached pages do not */
+    if (hd == NULL) {
         /* Header on a segment boundary; user = header + head aligned. */
         hd = align <= HAK_SEGMENT_SIZE ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
                                        : hak_os_map_aligned(map_size, align, head);
