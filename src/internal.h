@@ -9,10 +9,10 @@
  *     ptr -> segment is a mask.  A byte per segment in the segment map says
  *     what kind of segment a region is (or that it is not ours).
  *   - Tiny segments hold 64 KiB slabs, Mid segments 256 KiB pages (both use
- *     the same slab machinery), Large segments 4 KiB-page runs, Huge blocks
- *     are their own segment-aligned mapping.  Tiny segments are placed in
- *     the Tiny arena, which keeps their slab descriptors in one array
- *     (small/slab.h).
+ *     the same slab machinery), Large segments 4 KiB-page runs, Huge arenas
+ *     (64 MiB) 64 KiB-page runs; Huge blocks above 32 MiB are their own
+ *     segment-aligned mapping.  Tiny segments are placed in the Tiny arena,
+ *     which keeps their slab descriptors in one array (small/slab.h).
  */
 #ifndef HAK_INTERNAL_H
 #define HAK_INTERNAL_H

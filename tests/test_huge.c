@@ -1,7 +1,10 @@
 /*
- * test_huge.c - the Huge tier (> 1 MiB, or alignment above 1 MiB): one
- * segment-aligned mapping per block, marked in the segment map (head and
- * tail regions), resized with mremap, counted exactly in the stats.
+ * test_huge.c - the Huge tier (> 1 MiB, or alignment above 1 MiB): blocks
+ * up to 32 MiB are runs of 64 KiB pages in Huge arenas (marked as arena
+ * regions in the segment map), freed ones merged and reused, resized in
+ * place or moved; larger ones have their own segment-aligned mapping,
+ * marked in the segment map (head and tail regions), resized with mremap.
+ * Both are counted exactly in the stats.
  */
 #include "test_util.h"
 
@@ -9,6 +12,7 @@
 
 #include "internal.h"
 #include "base/segment_map.h"
+#include "config/options.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -59,11 +63,26 @@ static size_t check_words(const void *p, size_t from, size_t to, uint64_t seed)
     return to;
 }
 
-/* Every region a block of n bytes at p touches is marked; the first is
- * the head unless the block starts a segment or more into its mapping. */
+static int is_huge(unsigned map)
+{
+    return map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL ||
+           map == HAK_SEGMAP_HUGE_ARENA;
+}
+
+/* Every region a block of n bytes at p touches is marked: all as arena
+ * regions for a block in an arena (which starts on a 64 KiB page), else
+ * the first as the head unless the block starts a segment or more into
+ * its mapping, the others as tails. */
 static void assert_marked(const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p;
+    if (hak_segmap_get(a) == HAK_SEGMAP_HUGE_ARENA) {
+        cr_assert_eq(a & (64 * KiB - 1), 0, "arena block %p not on a 64 KiB page", p);
+        for (uintptr_t r = region_base(a); r < a + n; r += HAK_SEGMENT_SIZE)
+            cr_assert_eq(hak_segmap_get(r), HAK_SEGMAP_HUGE_ARENA, "region %#lx of block %p is %u",
+                         (unsigned long)r, p, hak_segmap_get(r));
+        return;
+    }
     cr_assert_eq(hak_segmap_get(a - 1), HAK_SEGMAP_HUGE_HEAD, "%p - 1 is not in a Huge head region",
                  p);
     if (region_base(a) != region_base(a - 1))
@@ -86,30 +105,29 @@ static void assert_unmarked(uintptr_t from, uintptr_t to)
 
 /* ---- basics and the segment map ---- */
 
-Test(huge, malloc_marks_head_and_free_unmarks)
+Test(huge, arena_block_marks_and_free)
 {
     size_t n = 2 * MiB + 1;
     char *p = hak_malloc(n);
     cr_assert_not_null(p);
-    cr_assert_eq((uintptr_t)p % HAK_MIN_ALIGN, 0);
+    cr_assert_eq((uintptr_t)p % (64 * KiB), 0);
     size_t u = hak_malloc_usable_size(p);
     cr_assert_geq(u, n);
-    cr_assert_lt(u - n, HAK_PAGE_SIZE, "usable %zu for %zu bytes: more than a page of slack", u, n);
+    cr_assert_lt(u - n, 64 * KiB, "usable %zu for %zu bytes: more than a 64 KiB page of slack", u,
+                 n);
     char *all = whole_block(p);
     memset(all, 0x5c, u);
     cr_assert_eq(all[0], 0x5c);
     cr_assert_eq(all[u - 1], 0x5c);
-    cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_HUGE_HEAD);
-    cr_assert_eq(hak_segmap_get((uintptr_t)p + n - 1), HAK_SEGMAP_HUGE_HEAD,
-                 "2 MiB fits the head region");
+    assert_marked(p, u);
 
     /* realloc within the same pages keeps the block. */
     cr_assert_eq(hak_realloc(p, n + 100), p);
     cr_assert_eq(hak_realloc(p, u), p);
 
     hak_free(p);
-    /* Freed Huge mappings are cached for reuse until the purge delay;
-     * malloc_trim releases them now. */
+    /* Freed pages stay in the arena until the purge delay; malloc_trim
+     * releases them now, and the arena, empty, with them. */
     hak_malloc_trim(0);
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
 
@@ -122,9 +140,75 @@ Test(huge, malloc_marks_head_and_free_unmarks)
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
 }
 
+Test(huge, own_mapping_marks_head_and_free_unmarks)
+{
+    size_t n = 40 * MiB + 1;
+    char *p = hak_malloc(n);
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % HAK_MIN_ALIGN, 0);
+    size_t u = hak_malloc_usable_size(p);
+    cr_assert_geq(u, n);
+    cr_assert_lt(u - n, HAK_PAGE_SIZE, "usable %zu for %zu bytes: more than a page of slack", u, n);
+    cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_HUGE_HEAD);
+    assert_marked(p, n);
+    cr_assert_eq(hak_realloc(p, n + 100), p);
+    hak_free(p);
+    /* Freed mappings are cached for reuse until the purge delay;
+     * malloc_trim releases them now. */
+    hak_malloc_trim(0);
+    assert_unmarked((uintptr_t)p, (uintptr_t)p + n);
+}
+
+/* Freed arena blocks merge and serve later blocks of other sizes from the
+ * same pages, without mapping anything. */
+Test(huge, arena_reuses_freed_blocks)
+{
+    hak_free(hak_malloc(16)); /* initialisation sets the options: then ours */
+    hak_option_values[HAK_OPT_PURGE_DELAY_MS] = 3600000;
+    char *a = hak_malloc(3 * MiB), *b = hak_malloc(5 * MiB), *c = hak_malloc(4 * MiB);
+    cr_assert(a && b && c);
+    cr_assert_eq(b, a + 3 * MiB, "arena blocks are not laid out one after the other");
+    cr_assert_eq(c, b + 5 * MiB);
+    memset(a, 1, 3 * MiB);
+    memset(b, 2, 5 * MiB);
+    memset(c, 3, 4 * MiB);
+    struct hak_stats s0 = stats_now();
+    hak_free(c);
+    hak_free(a);
+    hak_free(b);
+    /* One free run of 12 MiB now: a 12 MiB block takes all of it. */
+    char *d = hak_malloc(12 * MiB);
+    cr_assert_eq(d, a, "the merged run at %p was not reused (got %p)", a, d);
+    /* In place: shrink gives pages back, growth takes them again. */
+    cr_assert_eq(hak_realloc(d, 2 * MiB), d);
+    char *e = hak_malloc(7 * MiB);
+    cr_assert_eq(e, d + 2 * MiB, "the pages a shrink gave back were not reused");
+    hak_free(e);
+    cr_assert_eq(hak_realloc(d, 9 * MiB), d, "growth into free pages moved the block");
+    struct hak_stats s1 = stats_now();
+    cr_assert_eq(s1.segments_mapped, s0.segments_mapped, "reuse mapped memory");
+    cr_assert_eq(s1.bytes_purged, s0.bytes_purged);
+    hak_free(d);
+}
+
+/* A double free of an arena block is reported as one, also after the
+ * run merged with its free neighbours. */
+static void *victim_block;
+static void free_victim(void) { hak_free(victim_block); }
+
+Test(huge, arena_double_free_aborts, .signal = SIGABRT)
+{
+    char *a = hak_malloc(3 * MiB), *b = hak_malloc(3 * MiB);
+    cr_assert(a && b);
+    hak_free(a);
+    hak_free(b);
+    victim_block = b;
+    free_victim();
+}
+
 Test(huge, block_spanning_segments_marks_tails)
 {
-    size_t n = 20 * MiB;
+    size_t n = 48 * MiB;
     char *p = hak_malloc(n);
     cr_assert_not_null(p);
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_HUGE_HEAD);
@@ -228,7 +312,7 @@ Test(huge, realloc_to_smaller_tiers_moves_and_unmaps)
     /* Large -> Huge, back up. */
     p = hak_realloc(q, 5 * MiB);
     cr_assert_not_null(p);
-    cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_HUGE_HEAD);
+    cr_assert(is_huge(hak_segmap_get((uintptr_t)p)));
     cr_assert_eq(check_words(p, 0, 500 * KiB / 8, 6), 500 * KiB / 8);
     hak_free(p);
     struct hak_stats s2 = stats_now();
@@ -445,8 +529,7 @@ static void *huge_worker_main(void *arg)
         uint64_t seed = ((uint64_t)w->id << 32) | i;
         size_t n = huge_size(&rng, 6 * MiB);
         char *p = hak_malloc(n);
-        if (p == NULL || hak_malloc_usable_size(p) < n ||
-            hak_segmap_get((uintptr_t)p) != HAK_SEGMAP_HUGE_HEAD) {
+        if (p == NULL || hak_malloc_usable_size(p) < n || !is_huge(hak_segmap_get((uintptr_t)p))) {
             w->errors++;
             continue;
         }

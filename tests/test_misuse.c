@@ -486,7 +486,7 @@ Test(misuse, sized_free_of_large_and_huge_blocks_with_another_class)
 }
 
 static void child_free_aligned_not_pow2(void) { hak_free_aligned_sized(victim, 24, 100000); }
-static void child_free_aligned_misaligned(void) { hak_free_aligned_sized(victim, 65536, 5 * MiB); }
+static void child_free_aligned_misaligned(void) { hak_free_aligned_sized(victim, 65536, 40 * MiB); }
 
 Test(misuse, aligned_free_with_an_impossible_alignment)
 {
@@ -495,8 +495,9 @@ Test(misuse, aligned_free_with_an_impossible_alignment)
                   "wrong alignment in aligned free of");
     expect_report(child_free_aligned_not_pow2, victim, "(alignment 24 given, not a power of two)");
     hak_free(victim);
-    /* A Huge block aligned to 4096 starts one page into its segment. */
-    victim = hak_aligned_alloc(4096, 5 * MiB);
+    /* A Huge block too large for an arena, aligned to 4096, starts one
+     * page into its own mapping. */
+    victim = hak_aligned_alloc(4096, 40 * MiB);
     cr_assert_neq((uintptr_t)victim & 65535, 0);
     expect_report(child_free_aligned_misaligned, victim,
                   "(alignment 65536 given, the address is not a multiple of it)");

@@ -45,7 +45,16 @@ Test(segment_map, large_and_huge)
 {
     void *large = hak_malloc(200 * 1024);
     cr_assert_eq(hak_segmap_get((uintptr_t)large), HAK_SEGMAP_LARGE);
-    size_t big = 3 * ((size_t)4 << 20) + 12345;
+    /* Up to 32 MiB: in a Huge arena, every region of which is marked. */
+    size_t mid = 3 * ((size_t)4 << 20) + 12345;
+    char *arena_block = hak_malloc(mid);
+    cr_assert_eq(hak_segmap_get((uintptr_t)arena_block), HAK_SEGMAP_HUGE_ARENA);
+    cr_assert_eq(hak_segmap_get((uintptr_t)arena_block + mid - 1), HAK_SEGMAP_HUGE_ARENA);
+    hak_free(arena_block);
+    hak_malloc_trim(0); /* an empty arena goes back after the purge delay, or now */
+    cr_assert_eq(hak_segmap_get((uintptr_t)arena_block), HAK_SEGMAP_NONE);
+    /* Larger: its own mapping, a head region and tail regions. */
+    size_t big = 9 * ((size_t)4 << 20) + 12345;
     char *huge = hak_malloc(big);
     cr_assert_eq(hak_segmap_get((uintptr_t)huge), HAK_SEGMAP_HUGE_HEAD);
     cr_assert_eq(hak_segmap_get((uintptr_t)huge + big - 1), HAK_SEGMAP_HUGE_TAIL);

@@ -7,7 +7,8 @@
  * Values: 0 not ours; HAK_SEGMAP_LARGE a Large segment; HAK_SEGMAP_HUGE_HEAD
  * the first region of a Huge mapping (its header is at the region start);
  * HAK_SEGMAP_HUGE_TAIL a later region of one; HAK_SEGMAP_ZERO a zone of
- * zero-size blocks (tiers/zero.h); otherwise the slab shift of a
+ * zero-size blocks (tiers/zero.h); HAK_SEGMAP_HUGE_ARENA a region of a
+ * Huge arena (tiers/huge.h); otherwise the slab shift of a
  * small segment (HAK_TINY_SLAB_SHIFT or HAK_MID_PAGE_SHIFT), so the free
  * fast path gets the slab index with one shift.
  */
@@ -22,6 +23,7 @@ enum {
     HAK_SEGMAP_HUGE_HEAD = 2,
     HAK_SEGMAP_HUGE_TAIL = 3,
     HAK_SEGMAP_ZERO = 4,
+    HAK_SEGMAP_HUGE_ARENA = 5,
     HAK_SEGMAP_SMALL_MIN = 16, /* values >= this are small segments */
 };
 

@@ -239,6 +239,7 @@ static void alloc_free_big(void *p, unsigned map, size_t expected, size_t expect
         return;
     case HAK_SEGMAP_HUGE_HEAD:
     case HAK_SEGMAP_HUGE_TAIL:
+    case HAK_SEGMAP_HUGE_ARENA:
         if (hak_huge_contains(p)) {
             if (hak_unlikely(hak_prof_active()))
                 hak_prof_forget(p);
@@ -477,7 +478,7 @@ size_t hak_usable_size_impl(const void *p)
     }
     if (map == HAK_SEGMAP_LARGE)
         return hak_large_usable(p);
-    if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p))
+    if (hak_huge_map(map) && hak_huge_contains(p))
         return hak_huge_usable(p);
     if (map == HAK_SEGMAP_ZERO) {
         hak_zero_check(p, "malloc_usable_size of invalid pointer");
@@ -534,7 +535,7 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
         }
         return alloc_move(p, hak_large_usable(p), size);
     }
-    if ((map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL) && hak_huge_contains(p)) {
+    if (hak_huge_map(map) && hak_huge_contains(p)) {
         if (size <= HAK_LARGE_MAX)
             return alloc_move(p, hak_huge_usable(p), size);
         void *q = hak_huge_realloc(p, size);

@@ -29,7 +29,7 @@ void hak_purge_aged(uint64_t now_ms)
     hak_transfer_release(now_ms, (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS), false);
     hak_segment_purge(now_ms, false);
     hak_large_purge(now_ms, false);
-    hak_huge_cache_purge(now_ms, false);
+    hak_huge_purge(now_ms, false);
 }
 
 void hak_purge_tick(void)
@@ -72,5 +72,5 @@ void hak_purge_tick(void)
 size_t hak_purge_all(void)
 {
     hak_transfer_release(0, 0, true);
-    return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_cache_purge(0, true);
+    return hak_segment_purge(0, true) + hak_large_purge(0, true) + hak_huge_purge(0, true);
 }

@@ -1,7 +1,7 @@
 /*
  * purge.h - when free memory goes back to the OS: the policy above the
  * pools, which only offer "purge what you hold" (hak_segment_purge,
- * hak_large_purge, hak_huge_cache_purge).  Free slabs and Large pages stay
+ * hak_large_purge, hak_huge_purge).  Free slabs and Large pages stay
  * resident for purge_delay_ms (so a program that frees and allocates again
  * does not fault pages back in), then are madvised away; empty Large
  * segments and cached Huge mappings are unmapped.  Above retain_max,

@@ -25,6 +25,7 @@
 #include "runtime/prof.h"
 #include "small/quarantine.h"
 #include "small/segment.h"
+#include "tiers/huge.h"
 #include "tiers/large.h"
 #include "tiers/tiny.h"
 #include "tiers/zero.h"
@@ -137,9 +138,10 @@ HAK_API int hak_stats_get(struct hak_stats *out)
     out->bytes_purged = stats_load(&hak_gstats.bytes_purged);
     hak_segment_totals seg;
     hak_segment_totals_get(&seg);
-    size_t large_mapped, large_dirty;
+    size_t large_mapped, large_dirty, huge_mapped, huge_dirty;
     hak_large_totals(&large_mapped, &large_dirty);
-    out->free_retained = seg.free_dirty_bytes + large_dirty + cached;
+    hak_huge_totals(&huge_mapped, &huge_dirty);
+    out->free_retained = seg.free_dirty_bytes + large_dirty + huge_dirty + cached;
     out->peak_rss_kib = hak_os_peak_rss_kib();
     out->threads = stats_load(&hak_gstats.heaps_created);
     return 0;

@@ -1,5 +1,6 @@
 /*
- * huge.c - Huge blocks: their own segment-aligned mapping.
+ * huge.c - Huge blocks: runs of 64 KiB pages in Huge arenas (the run
+ * engine of runs.h), or their own segment-aligned mapping.
  */
 #include "tiers/huge.h"
 
@@ -14,24 +15,34 @@
 #include "config/secure.h"
 #include "os/lock.h"
 #include "os/os.h"
+#include "tiers/runs.h"
 
 #define HUGE_MAGIC_TAG 2u
 #define HUGE_CACHED_TAG 3u /* a freed mapping kept in the cache */
+#define HUGE_ARENA_TAG 4u
 
-/* Freed mappings kept for reuse: a program that frees and allocates Huge
- * blocks again would otherwise fault every page in anew.  A request is
- * served by the smallest cached mapping that fits, whole when it wastes
- * little, else by its tail, which the kernel moves into a new mapping
- * (mremap moves page table entries, not bytes); the rest stays cached
- * with its header at its segment-aligned start.  When none fits, the
- * largest is grown, in place if the address space after it is free.
- * Counted as retained memory, so retain_max and the decay apply; unmapped
- * after the purge delay.  Blocks with a larger alignment or guard pages
- * are not cached. */
-#define HUGE_CACHE_SLOTS 16
+/* Huge arenas: 64 MiB of 64 KiB pages, aligned to their size.  A block
+ * there is a run of pages, best fit among the free runs of every arena, so
+ * memory freed by one block is reused by the next whatever their sizes,
+ * resident pages first faulted once; free pages decay like Large ones.
+ * Blocks above HUGE_ARENA_MAX, with a larger alignment, or with guard
+ * pages have their own mapping instead. */
+#define HUGE_ARENA_SHIFT 26
+#define HUGE_ARENA_PAGE_SHIFT 16
+#define HUGE_ARENA_PAGE ((size_t)1 << HUGE_ARENA_PAGE_SHIFT)
+#define HUGE_ARENA_MAX ((size_t)32 << 20)
+_Static_assert((HUGE_ARENA_MAX << HAK_RUNS_REQUEST_SHIFT) <= UINT32_MAX,
+               "an arena block's request and alignment fit run_request");
+static hak_runs_pool huge_arena_pool = HAK_RUNS_POOL_INIT(
+    HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT, HAK_SEGMAP_HUGE_ARENA, HUGE_ARENA_TAG);
+
+/* Freed mappings kept for reuse (a program that frees and allocates Huge
+ * blocks again would otherwise fault every page in anew).  Counted as
+ * retained memory, so retain_max and the decay apply; unmapped after the
+ * purge delay.  Blocks with a larger alignment or guard pages are not
+ * cached. */
+#define HUGE_CACHE_SLOTS 8
 #define HUGE_CACHE_MAX_MAP ((size_t)64 << 20)
-/* A cached mapping this much larger than a request serves it whole. */
-#define HUGE_REUSE_WASTE(need) ((need) / 8 > HAK_LARGE_MAX ? (need) / 8 : HAK_LARGE_MAX)
 typedef struct huge_cached {
     struct huge_header *hd;
     size_t map_size;
@@ -88,131 +99,51 @@ static void huge_unmark(huge_header *hd)
     hak_segmap_set((uintptr_t)hd, huge_regions(hd->map_size), HAK_SEGMAP_NONE);
 }
 
-/* Unmap a mapping taken off the cache (its bytes no longer retained). */
-static void huge_unmap_cached(const huge_cached *e)
+/* The smallest cached mapping of at least map_size bytes and at most
+ * twice that, or NULL.  It is reused whole: trimming it would hand back
+ * resident pages that the next larger request would fault in again. */
+static huge_header *huge_cache_take(size_t map_size)
 {
-    e->hd->magic = 0;
-    hak_track_alloc(e->hd, e->map_size); /* no stale poison for a later mapping */
-    hak_segmap_set((uintptr_t)e->hd, huge_regions(e->map_size), HAK_SEGMAP_NONE);
-    hak_os_unmap(e->hd, e->map_size);
-    hak_stats_segment_unmapped(e->map_size);
-}
-
-/* Lock held.  Take cache entry i off the cache. */
-static void huge_cache_remove(unsigned i)
-{
-    huge_cache[i] = huge_cache[--huge_cache_count];
-    /* relaxed: a hint, see huge_cache_take. */
-    atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
-}
-
-/* A mapping of at least map_size bytes made of cached pages, its size in
- * *have, or NULL.  *fresh: none of it came from the cache (it reads as
- * zero).  At most one cached mapping goes into a block, so that every
- * block stays one kernel mapping (VMA), as mremap needs for realloc. */
-static huge_header *huge_cache_take(size_t map_size, size_t *have, bool *fresh)
-{
-    *fresh = true;
     /* relaxed: a hint; a stale zero only costs a fresh mapping. */
     if (atomic_load_explicit(&huge_cache_hint, memory_order_relaxed) == 0)
         return NULL;
+    huge_header *hd = NULL;
+    size_t have = 0;
     hak_lock_acquire(&huge_cache_lock);
-    unsigned best = HUGE_CACHE_SLOTS, largest = HUGE_CACHE_SLOTS;
+    unsigned best = HUGE_CACHE_SLOTS;
     for (unsigned i = 0; i < huge_cache_count; i++) {
         size_t m = huge_cache[i].map_size;
-        if (m >= map_size && (best == HUGE_CACHE_SLOTS || m < huge_cache[best].map_size))
+        if (m >= map_size && m / 2 <= map_size &&
+            (best == HUGE_CACHE_SLOTS || m < huge_cache[best].map_size))
             best = i;
-        if (largest == HUGE_CACHE_SLOTS || m > huge_cache[largest].map_size)
-            largest = i;
     }
-    if (largest == HUGE_CACHE_SLOTS) {
-        hak_lock_release(&huge_cache_lock);
-        return NULL;
+    if (best < HUGE_CACHE_SLOTS) {
+        hd = huge_cache[best].hd;
+        have = huge_cache[best].map_size;
+        huge_cache[best] = huge_cache[--huge_cache_count];
+        atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
     }
-    huge_cached e = huge_cache[best < HUGE_CACHE_SLOTS ? best : largest];
-    char *src = (char *)e.hd;
-    size_t len = e.map_size;
-    if (best < HUGE_CACHE_SLOTS && e.map_size - map_size > HUGE_REUSE_WASTE(map_size)) {
-        /* Its tail moves into the new block; the rest stays cached with
-         * its header.  Regions wholly past its new end are unmarked now,
-         * before the move, so that no mapping made there later is
-         * unmarked by us. */
-        size_t keep = e.map_size - map_size;
-        src += keep;
-        len = map_size;
-        uintptr_t first_gone = hak_align_up((uintptr_t)src, HAK_SEGMENT_SIZE);
-        uintptr_t end = hak_align_up((uintptr_t)e.hd + e.map_size, HAK_SEGMENT_SIZE);
-        if (end > first_gone)
-            hak_segmap_set(first_gone, (end - first_gone) >> HAK_SEGMENT_SHIFT, HAK_SEGMAP_NONE);
-        huge_cache[best].map_size = keep;
-        e.hd->map_size = keep;
-    } else {
-        /* All of it: reused as it is, or grown.  Its regions are ours but
-         * no block's until it is one again. */
-        huge_cache_remove(best < HUGE_CACHE_SLOTS ? best : largest);
-        if (len < map_size)
-            hak_segmap_set((uintptr_t)src, huge_regions(len), HAK_SEGMAP_NONE);
-    }
-    hak_retained_sub(len);
     hak_lock_release(&huge_cache_lock);
-    *fresh = false;
-    hak_track_alloc(src, len);
-    if (len >= map_size && src == (char *)e.hd) {
-        *have = len;
-        return e.hd;
-    }
-    /* Grown in place when the address space after it is free. */
-    if (len < map_size && hak_os_remap_inplace(src, len, map_size)) {
-        hak_stat_add(&hak_gstats.bytes_mapped, map_size - len);
-        *have = map_size;
-        return (huge_header *)src;
-    }
-    /* Else moved (and grown) into a new segment-aligned mapping: the
-     * kernel moves the page table entries, the pages stay. */
-    char *dst = hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0);
-    if (dst != NULL && !hak_os_remap_to(src, len, map_size, dst))
-        *fresh = true;
-    if (dst == NULL || *fresh)
-        hak_os_unmap(src, len); /* out of mappings: the pages are lost */
-    if (src == (char *)e.hd)
-        hak_stats_segment_unmapped(len);
-    else
-        hak_stat_sub(&hak_gstats.bytes_mapped, len);
-    if (dst == NULL) {
-        *fresh = true;
+    if (hd == NULL)
         return NULL;
-    }
-    hak_stats_segment_mapped(map_size);
-    hak_track_alloc(dst, map_size);
-    *have = map_size;
-    return (huge_header *)dst;
+    hak_retained_sub(have);
+    hd->map_size = have;
+    hak_track_alloc((char *)hd + 64, have - 64);
+    return hd;
 }
 
-/* Keep a freed mapping instead of unmapping it; false if it does not fit.
- * A full cache gives up its smallest mapping for a larger one. */
+/* Keep a freed mapping instead of unmapping it; false if it does not fit. */
 static bool huge_cache_put(huge_header *hd)
 {
     if (hd->head != 64 || hd->tail_guard != 0 || hd->map_size > HUGE_CACHE_MAX_MAP)
         return false;
+    bool kept = false;
     /* Read before publishing: once in the cache (lock released), another
      * thread may take the mapping, or the purge may unmap it. */
     size_t map_size = hd->map_size;
     uint64_t now = hak_os_coarse_ms();
-    huge_cached evicted = { NULL, 0, 0 };
     hak_lock_acquire(&huge_cache_lock);
-    if (huge_cache_count == HUGE_CACHE_SLOTS) {
-        unsigned small = 0;
-        for (unsigned i = 1; i < HUGE_CACHE_SLOTS; i++)
-            if (huge_cache[i].map_size < huge_cache[small].map_size)
-                small = i;
-        if (huge_cache[small].map_size < map_size) {
-            evicted = huge_cache[small];
-            huge_cache_remove(small);
-            hak_retained_sub(evicted.map_size);
-        }
-    }
-    bool kept = huge_cache_count < HUGE_CACHE_SLOTS;
-    if (kept) {
+    if (huge_cache_count < HUGE_CACHE_SLOTS) {
         hd->magic = hak_keys.header ^ (uintptr_t)hd ^ HUGE_CACHED_TAG;
         hd->user = 0;
         hak_track_free((char *)hd + 64, map_size - 64);
@@ -220,43 +151,227 @@ static bool huge_cache_put(huge_header *hd)
         atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
         /* Counted under the lock, before anyone can take it and subtract. */
         hak_retained_add(map_size);
+        kept = true;
     }
     hak_lock_release(&huge_cache_lock);
-    if (evicted.hd != NULL)
-        huge_unmap_cached(&evicted);
     return kept;
 }
 
-size_t hak_huge_cache_purge(uint64_t now_ms, bool force)
+static size_t huge_cache_purge(uint64_t now_ms, bool force)
 {
     uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
     huge_cached doomed[HUGE_CACHE_SLOTS];
     unsigned n = 0;
-    size_t bytes = 0;
     hak_lock_acquire(&huge_cache_lock);
     for (unsigned i = 0; i < huge_cache_count;) {
         if (force || now_ms - huge_cache[i].freed_ms >= delay) {
             doomed[n++] = huge_cache[i];
-            bytes += huge_cache[i].map_size;
-            huge_cache_remove(i);
+            huge_cache[i] = huge_cache[--huge_cache_count];
+            atomic_store_explicit(&huge_cache_hint, huge_cache_count, memory_order_relaxed);
         } else {
             i++;
         }
     }
     hak_lock_release(&huge_cache_lock);
-    hak_retained_sub(bytes);
-    for (unsigned i = 0; i < n; i++)
-        huge_unmap_cached(&doomed[i]);
+    size_t bytes = 0;
+    for (unsigned i = 0; i < n; i++) {
+        huge_header *hd = doomed[i].hd;
+        hak_retained_sub(doomed[i].map_size);
+        hd->magic = 0;
+        hak_track_alloc(hd, doomed[i].map_size);
+        hak_segmap_set((uintptr_t)hd, huge_regions(doomed[i].map_size), HAK_SEGMAP_NONE);
+        hak_os_unmap(hd, doomed[i].map_size);
+        hak_stats_segment_unmapped(doomed[i].map_size);
+        bytes += doomed[i].map_size;
+    }
     if (bytes)
         hak_stats_purged(bytes);
     return bytes;
 }
 
-void hak_huge_fork_prepare(void) { hak_lock_acquire(&huge_cache_lock); }
-void hak_huge_fork_parent(void) { hak_lock_release(&huge_cache_lock); }
-void hak_huge_fork_child(void) { hak_lock_reset(&huge_cache_lock); }
+size_t hak_huge_purge(uint64_t now_ms, bool force)
+{
+    return huge_cache_purge(now_ms, force) + hak_runs_purge(&huge_arena_pool, now_ms, force);
+}
 
-void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
+void hak_huge_totals(size_t *mapped, size_t *dirty_free)
+{
+    hak_runs_totals(&huge_arena_pool, mapped, dirty_free);
+}
+
+void hak_huge_fork_prepare(void)
+{
+    hak_lock_acquire(&huge_cache_lock);
+    hak_lock_acquire(&huge_arena_pool.lock);
+}
+
+void hak_huge_fork_parent(void)
+{
+    hak_lock_release(&huge_arena_pool.lock);
+    hak_lock_release(&huge_cache_lock);
+}
+
+void hak_huge_fork_child(void)
+{
+    hak_lock_reset(&huge_arena_pool.lock);
+    hak_lock_reset(&huge_cache_lock);
+}
+
+/* ---- blocks in Huge arenas ---- */
+
+static void *huge_block_alloc(size_t size, size_t align, bool *zeroed, size_t *usable);
+
+static bool huge_arena_fits(size_t size, size_t align)
+{
+    return size <= HUGE_ARENA_MAX && align <= HUGE_ARENA_PAGE && !hak_secure.guard_pages;
+}
+
+static unsigned huge_arena_pages(size_t size)
+{
+    return (unsigned)(hak_align_up(size ? size : 1, HUGE_ARENA_PAGE) >> HUGE_ARENA_PAGE_SHIFT);
+}
+
+/* A block in an arena, or NULL if no arena can be mapped.  Not counted in
+ * the statistics (the caller counts). */
+static void *huge_arena_alloc(size_t size, size_t align, bool *zeroed)
+{
+    unsigned pages = huge_arena_pages(size);
+    hak_lock_acquire(&huge_arena_pool.lock);
+    void *p = hak_runs_take(&huge_arena_pool, pages, 1, zeroed);
+    hak_lock_release(&huge_arena_pool.lock);
+    if (p == NULL) {
+        hak_runs_segment *arena = hak_runs_segment_new(&huge_arena_pool, false);
+        if (arena == NULL)
+            return NULL;
+        hak_lock_acquire(&huge_arena_pool.lock);
+        hak_runs_add(&huge_arena_pool, arena);
+        p = hak_runs_take(&huge_arena_pool, pages, 1, zeroed);
+        hak_lock_release(&huge_arena_pool.lock);
+    }
+    hak_runs_segment *arena = hak_runs_segment_of(&huge_arena_pool, (uintptr_t)p);
+    hak_runs_note_request(arena, hak_runs_page_of(&huge_arena_pool, (uintptr_t)p), size, align);
+    hak_track_alloc(p, (size_t)pages << HUGE_ARENA_PAGE_SHIFT);
+    return p;
+}
+
+/* Validate p as a live block of an arena; returns the arena and page. */
+static hak_runs_segment *huge_arena_check(const void *p, const char *op, unsigned *page)
+{
+    uintptr_t a = (uintptr_t)p;
+    hak_runs_segment *arena = hak_runs_segment_of(&huge_arena_pool, a);
+    unsigned i = hak_runs_page_of(&huge_arena_pool, a);
+    if (hak_unlikely((a & (HUGE_ARENA_PAGE - 1)) != 0 || i < arena->first_page))
+        hak_fatal_ptr(op, p, "not the start of a Huge block");
+    /* relaxed: a state change by another thread would itself be misuse. */
+    unsigned st = atomic_load_explicit(&arena->run_state[i], memory_order_relaxed);
+    if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
+        if (st == HAK_RUN_FREED)
+            hak_fatal_block(hak_diag_freed(op), p, "Huge",
+                            (size_t)arena->run_pages[i] << HUGE_ARENA_PAGE_SHIFT);
+        hak_fatal_ptr(op, p, "not the start of a Huge block");
+    }
+    *page = i;
+    return arena;
+}
+
+static size_t huge_arena_usable(const hak_runs_segment *arena, unsigned i)
+{
+    return (size_t)arena->run_pages[i] << HUGE_ARENA_PAGE_SHIFT;
+}
+
+/* The run at page i of the arena goes back to it (not counted). */
+static void huge_arena_release(hak_runs_segment *arena, unsigned i)
+{
+    hak_track_free(hak_runs_address(&huge_arena_pool, arena, i), huge_arena_usable(arena, i));
+    uint64_t now = hak_os_coarse_ms();
+    hak_lock_acquire(&huge_arena_pool.lock);
+    hak_runs_set_state(arena, i, HAK_RUN_FREED);
+    hak_runs_give_back(&huge_arena_pool, arena, i, arena->run_pages[i], now);
+    hak_lock_release(&huge_arena_pool.lock);
+}
+
+static void huge_arena_free(void *p, size_t expected_size, size_t expected_align)
+{
+    unsigned i;
+    hak_runs_segment *arena = huge_arena_check(p, "invalid free of", &i);
+    size_t usable = huge_arena_usable(arena, i);
+    size_t asked = hak_runs_request_size(arena, i), asked_align = hak_runs_request_align(arena, i);
+    /* Accepted: from the smallest size that covers the request's 4 KiB
+     * pages up to the usable size, as a size within the class of a smaller
+     * block is: malloc_usable_size's answer, or any size the same request
+     * would have had. */
+    if (hak_unlikely(expected_size) &&
+        (expected_size > usable ||
+         hak_align_up(expected_size, HAK_PAGE_SIZE) < hak_align_up(asked ? asked : 1, HAK_PAGE_SIZE)))
+        hak_fatal_mismatch(false, p, expected_size, "Huge", usable, asked);
+    if (hak_unlikely(expected_align) &&
+        (expected_align < HAK_MIN_ALIGN ? HAK_MIN_ALIGN : expected_align) != asked_align)
+        hak_fatal_mismatch(true, p, expected_align, "Huge", usable, asked_align);
+    if (hak_secure.zero_on_free)
+        memset(p, 0, usable);
+    hak_stat_add(&hak_gstats.huge_frees, 1);
+    atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, usable, memory_order_relaxed);
+    huge_arena_release(arena, i);
+}
+
+/* realloc of an arena block to size (> HAK_LARGE_MAX): in place when it
+ * fits its pages or the free run after them, else moved. */
+static void *huge_arena_realloc(void *p, size_t size)
+{
+    unsigned i;
+    hak_runs_segment *arena = huge_arena_check(p, "realloc of invalid pointer", &i);
+    unsigned have = arena->run_pages[i];
+    size_t old_usable = huge_arena_usable(arena, i);
+    if (size <= HUGE_ARENA_MAX) {
+        unsigned want = huge_arena_pages(size);
+        bool ok = want == have;
+        if (!ok) {
+            hak_lock_acquire(&huge_arena_pool.lock);
+            if (want < have) {
+                arena->run_pages[i] = (uint16_t)want;
+                hak_runs_give_back(&huge_arena_pool, arena, i + want, have - want,
+                                   hak_os_coarse_ms());
+                ok = true;
+            } else {
+                ok = hak_runs_grow(&huge_arena_pool, arena, i, have, want);
+            }
+            hak_lock_release(&huge_arena_pool.lock);
+        }
+        if (ok) {
+            size_t usable = (size_t)want << HUGE_ARENA_PAGE_SHIFT;
+            if (want < have)
+                hak_track_free((char *)p + usable, old_usable - usable);
+            else
+                hak_track_alloc(p, usable);
+            hak_runs_note_request(arena, i, size, 0);
+            hak_stat_add(&hak_gstats.huge_bytes, usable);
+            atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);
+            return p;
+        }
+    }
+    /* Moved: the statistics see the bytes change, not a free and a
+     * malloc. */
+    bool zeroed;
+    size_t usable;
+    void *q = huge_block_alloc(size, 0, &zeroed, &usable);
+    if (q == NULL) {
+        errno = ENOMEM;
+        return NULL; /* p is untouched */
+    }
+    memcpy(q, p, old_usable < size ? old_usable : size);
+    huge_arena_release(arena, i);
+    hak_stat_add(&hak_gstats.huge_bytes, usable);
+    atomic_fetch_sub_explicit(&hak_gstats.huge_bytes, old_usable, memory_order_relaxed);
+    return q;
+}
+
+/* ---- blocks in their own mapping ---- */
+
+/* A block of size bytes aligned to align, in an arena if it fits there and
+ * one can be mapped, else in its own mapping; *usable gets its usable
+ * bytes.  NULL if no memory can be mapped (errno not set).  Not counted in
+ * the statistics. */
+static void *huge_block_alloc(size_t size, size_t align, bool *zeroed, size_t *usable)
 {
     if (align < HAK_MIN_ALIGN)
         align = HAK_MIN_ALIGN;
@@ -264,26 +379,32 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
     size_t guard = hak_secure.guard_pages ? HAK_PAGE_SIZE : 0;
     if (guard && head < 2 * HAK_PAGE_SIZE)
         head = 2 * HAK_PAGE_SIZE; /* header page, then the leading guard page */
-    if (size > HAK_ALLOC_MAX - head - guard || align > HAK_ALLOC_MAX / 2) {
-        errno = ENOMEM;
+    if (size > HAK_ALLOC_MAX - head - guard || align > HAK_ALLOC_MAX / 2)
         return NULL;
+    if (huge_arena_fits(size, align)) {
+        /* An address space too tight for a new arena (RLIMIT_AS) still
+         * has room for the block's own mapping. */
+        void *p = huge_arena_alloc(size, align, zeroed);
+        if (p != NULL) {
+            *usable = (size_t)huge_arena_pages(size) << HUGE_ARENA_PAGE_SHIFT;
+            return p;
+        }
     }
     /* At least one byte: the user pointer must lie inside the mapping
      * (memalign(2 MiB, 0) would otherwise point one past its end). */
     size_t map_size = hak_align_up(head + (size ? size : 1), HAK_PAGE_SIZE) + guard;
     huge_header *hd = NULL;
-    bool fresh = true;
     if (head == 64 && guard == 0)
-        hd = huge_cache_take(map_size, &map_size, &fresh);
-    *zeroed = fresh; /* fresh mappings read as zero, cached pages do not */
-    if (hd == NULL) {
+        hd = huge_cache_take(map_size);
+    *zeroed = hd == NULL; /* fresh mappings read as zero, cached ones do not */
+    if (hd != NULL) {
+        map_size = hd->map_size;
+    } else {
         /* Header on a segment boundary; user = header + head aligned. */
         hd = align <= HAK_SEGMENT_SIZE ? hak_os_map_aligned(map_size, HAK_SEGMENT_SIZE, 0)
                                        : hak_os_map_aligned(map_size, align, head);
-        if (hd == NULL) {
-            errno = ENOMEM;
+        if (hd == NULL)
             return NULL;
-        }
         hak_stats_segment_mapped(map_size);
     }
     hd->user = (uintptr_t)hd + head;
@@ -299,13 +420,24 @@ void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
          * guarded mapping is never a cached one: it is ours to unmap.) */
         hak_os_unmap(hd, map_size);
         hak_stats_segment_unmapped(map_size);
-        errno = ENOMEM;
         return NULL;
     }
     huge_mark(hd);
-    hak_stat_add(&hak_gstats.huge_allocs, 1);
-    hak_stat_add(&hak_gstats.huge_bytes, huge_usable_of(hd));
+    *usable = huge_usable_of(hd);
     return (void *)hd->user;
+}
+
+void *hak_huge_alloc(size_t size, size_t align, bool *zeroed)
+{
+    size_t usable;
+    void *p = huge_block_alloc(size, align, zeroed, &usable);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    hak_stat_add(&hak_gstats.huge_allocs, 1);
+    hak_stat_add(&hak_gstats.huge_bytes, usable);
+    return p;
 }
 
 static huge_header *huge_header_of(const void *p, const char *op)
@@ -324,6 +456,8 @@ static huge_header *huge_header_of(const void *p, const char *op)
 bool hak_huge_contains(const void *p)
 {
     uintptr_t a = (uintptr_t)p;
+    if (hak_segmap_get(a) == HAK_SEGMAP_HUGE_ARENA)
+        return true; /* every byte of an arena is ours */
     size_t r = a >> HAK_SEGMENT_SHIFT;
     /* Back to the head region (a mapping's regions are contiguous). */
     while (r > 0 && hak_segmap_get((uintptr_t)r << HAK_SEGMENT_SHIFT) == HAK_SEGMAP_HUGE_TAIL)
@@ -346,6 +480,10 @@ static size_t huge_request_pages(const huge_header *hd, size_t size)
 
 void hak_huge_free(void *p, size_t expected_size, size_t expected_align)
 {
+    if (hak_segmap_get((uintptr_t)p) == HAK_SEGMAP_HUGE_ARENA) {
+        huge_arena_free(p, expected_size, expected_align);
+        return;
+    }
     huge_header *hd = huge_header_of(p, "invalid free of");
     size_t usable = huge_usable_of(hd);
     /* Accepted: from the smallest size that maps the request's pages up to
@@ -374,6 +512,12 @@ void hak_huge_free(void *p, size_t expected_size, size_t expected_align)
 
 size_t hak_huge_usable(const void *p)
 {
+    if (hak_segmap_get((uintptr_t)p) == HAK_SEGMAP_HUGE_ARENA) {
+        unsigned i;
+        const hak_runs_segment *arena =
+            huge_arena_check(p, "malloc_usable_size of invalid pointer", &i);
+        return huge_arena_usable(arena, i);
+    }
     huge_header *hd = huge_header_of(p, "malloc_usable_size of invalid pointer");
     return huge_usable_of(hd);
 }
@@ -386,6 +530,8 @@ static void huge_note_realloc(huge_header *hd, size_t size)
 
 void *hak_huge_realloc(void *p, size_t size)
 {
+    if (hak_segmap_get((uintptr_t)p) == HAK_SEGMAP_HUGE_ARENA)
+        return huge_arena_realloc(p, size);
     huge_header *hd = huge_header_of(p, "realloc of invalid pointer");
     size_t old_map = hd->map_size;
     size_t old_usable = huge_usable_of(hd);
