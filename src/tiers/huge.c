@@ -243,8 +243,9 @@ static void *huge_arena_alloc(size_t size, size_t align, bool *zeroed)
         hak_runs_segment *arena = hak_runs_segment_new(&huge_arena_pool, false);
         if (arena == NULL)
             return NULL;
+        uint64_t now = hak_os_coarse_ms();
         hak_lock_acquire(&huge_arena_pool.lock);
-        hak_runs_add(&huge_arena_pool, arena);
+        hak_runs_add(&huge_arena_pool, arena, now);
         p = hak_runs_take(&huge_arena_pool, pages, 1, zeroed);
         hak_lock_release(&huge_arena_pool.lock);
     }

@@ -125,8 +125,9 @@ static void *large_alloc(hak_heap *h, size_t size, size_t align, bool round, boo
             errno = ENOMEM;
             return NULL;
         }
+        uint64_t now = hak_os_coarse_ms();
         hak_lock_acquire(&large_pool.lock);
-        hak_runs_add(&large_pool, seg);
+        hak_runs_add(&large_pool, seg, now);
         p = hak_runs_take(&large_pool, pages, align_pages, zeroed);
         hak_lock_release(&large_pool.lock);
     }

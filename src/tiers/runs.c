@@ -187,8 +187,11 @@ hak_runs_segment *hak_runs_segment_new(hak_runs_pool *pool, bool guard)
     return seg;
 }
 
-void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg)
+void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg, uint64_t now)
 {
+    /* Empty as of now: should another thread's run fit better elsewhere
+     * and this one stay unused, it is unmapped after the delay. */
+    seg->empty_since_ms = now ? now : 1;
     hak_list_push_back(&pool->segments, &seg->link);
     pool->count++;
     runs_refile(pool, seg);

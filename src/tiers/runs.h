@@ -123,8 +123,8 @@ hak_inline void hak_runs_set_state(hak_runs_segment *seg, unsigned page, unsigne
 /* Map a new segment for the pool (no lock needed); guard: make the page
  * after the header inaccessible.  NULL if it cannot be mapped. */
 hak_runs_segment *hak_runs_segment_new(hak_runs_pool *pool, bool guard);
-/* Lock held.  Add a new segment to the pool. */
-void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg);
+/* Lock held.  Add a new segment to the pool; now: the coarse clock. */
+void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg, uint64_t now);
 /* Lock held.  A run of `pages` pages aligned to align_pages pages, taken
  * from the pool's segments (HAK_RUN_ALLOCATED at its head), or NULL if no
  * segment has room.  *zeroed: it is known to read as zero. */
