@@ -394,6 +394,21 @@ Test(misuse_matrix, secure_double_free_and_use_after_free)
     hak_free(victim);
 }
 
+/* A freed Large block waits in the freeing thread's quarantine before its
+ * pages go back: held there, it is still told as freed. */
+Test(misuse_matrix, secure_double_free_of_a_quarantined_large_block)
+{
+    secure_on();
+    victim = alloc_filled(256 * KiB);
+    char words[128];
+    snprintf(words, sizeof words, "double free of %#lx (Large block of", (unsigned long)(uintptr_t)victim);
+    expect_abort(child_free_twice, words, "twice");
+    snprintf(words, sizeof words, "realloc of freed block %#lx (Large block of",
+             (unsigned long)(uintptr_t)victim);
+    expect_abort(child_free_then_realloc, words, "realloc");
+    hak_free(victim);
+}
+
 static void child_zero_free_realloc(void)
 {
     hak_free(victim);
