@@ -85,7 +85,7 @@ void hak_buf_str_left(hak_buf *b, const char *s, unsigned width)
         hak_buf_char(b, ' ');
 }
 
-void hak_buf_hex(hak_buf *b, uint64_t v)
+void hak_buf_hex_digits(hak_buf *b, uint64_t v, unsigned min_digits)
 {
     static const char digits[] = "0123456789abcdef";
     char tmp[16];
@@ -94,9 +94,16 @@ void hak_buf_hex(hak_buf *b, uint64_t v)
         tmp[n++] = digits[v & 15];
         v >>= 4;
     } while (v);
-    hak_buf_str(b, "0x");
+    for (unsigned i = n; i < min_digits; i++)
+        hak_buf_char(b, '0');
     while (n)
         hak_buf_char(b, tmp[--n]);
+}
+
+void hak_buf_hex(hak_buf *b, uint64_t v)
+{
+    hak_buf_str(b, "0x");
+    hak_buf_hex_digits(b, v, 1);
 }
 
 void hak_buf_percent100(hak_buf *b, uint64_t v)

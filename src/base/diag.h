@@ -22,6 +22,8 @@ void hak_buf_char(hak_buf *b, char c);
 void hak_buf_u64(hak_buf *b, uint64_t v);
 void hak_buf_i64(hak_buf *b, int64_t v);
 void hak_buf_hex(hak_buf *b, uint64_t v);
+/* Hexadecimal without "0x", zero-padded to at least min_digits. */
+void hak_buf_hex_digits(hak_buf *b, uint64_t v, unsigned min_digits);
 /* Right-aligned in `width` columns. */
 void hak_buf_u64_pad(hak_buf *b, uint64_t v, unsigned width);
 void hak_buf_str_pad(hak_buf *b, const char *s, unsigned width);

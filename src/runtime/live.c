@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/diag.h"
 #include "config/forward.h"
 #include "os/lock.h"
 #include "os/os.h"
@@ -115,19 +116,6 @@ static uint64_t live_start_ticks(void)
     return 0;
 }
 
-static void live_put_u64(char **p, uint64_t v, unsigned min_digits, unsigned base)
-{
-    char tmp[24];
-    unsigned n = 0;
-    do {
-        unsigned d = (unsigned)(v % base);
-        tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
-        v /= base;
-    } while (v || n < min_digits);
-    while (n)
-        *(*p)++ = tmp[--n];
-}
-
 /* May this process have a region at all? */
 static bool live_allowed(void)
 {
@@ -147,13 +135,13 @@ static bool live_create(void)
     }
     uint64_t token;
     hak_os_random(&token, sizeof token);
-    char *p = live_path;
-    memcpy(p, HAK_LIVE_DIR "/" HAK_LIVE_PREFIX, sizeof HAK_LIVE_DIR "/" HAK_LIVE_PREFIX - 1);
-    p += sizeof HAK_LIVE_DIR "/" HAK_LIVE_PREFIX - 1;
-    live_put_u64(&p, (uint64_t)getpid(), 1, 10);
-    *p++ = '.';
-    live_put_u64(&p, token, 16, 16);
-    *p = 0;
+    /* One byte kept for the NUL; HAK_LIVE_PATH_MAX holds the longest name. */
+    hak_buf name = { .data = live_path, .cap = sizeof live_path - 1, .fd = -1 };
+    hak_buf_str(&name, HAK_LIVE_DIR "/" HAK_LIVE_PREFIX);
+    hak_buf_u64(&name, (uint64_t)getpid());
+    hak_buf_char(&name, '.');
+    hak_buf_hex_digits(&name, token, 16);
+    live_path[name.len] = 0;
     hak_live_region *r = hak_os_shared_create(live_path, HAK_LIVE_SIZE);
     if (r == NULL) {
         live_path[0] = 0;

@@ -409,70 +409,40 @@ void hak_prof_init(void)
 
 /* ---- profiles ---- */
 
-typedef struct prof_out {
+/* Where a profile's hak_buf goes: the file, and the first error writing
+ * it (0: none), which the caller reports. */
+typedef struct prof_sink {
     int fd;
     int err;
-    size_t len;
-    char buf[4096];
-} prof_out;
+} prof_sink;
 
-static void prof_out_flush(prof_out *o)
+static void prof_sink_write(void *ctx, const char *data, size_t len)
 {
+    prof_sink *k = ctx;
     size_t done = 0;
-    while (done < o->len && o->err == 0) {
-        ssize_t w = write(o->fd, o->buf + done, o->len - done);
+    while (done < len && k->err == 0) {
+        ssize_t w = write(k->fd, data + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            o->err = w < 0 ? errno : EIO;
+            k->err = w < 0 ? errno : EIO;
         else
             done += (size_t)w;
     }
-    o->len = 0;
-}
-
-static void prof_out_mem(prof_out *o, const char *s, size_t n)
-{
-    while (n > 0) {
-        if (o->len == sizeof o->buf)
-            prof_out_flush(o);
-        size_t k = sizeof o->buf - o->len < n ? sizeof o->buf - o->len : n;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        s += k;
-        n -= k;
-    }
-}
-
-static void prof_out_str(prof_out *o, const char *s) { prof_out_mem(o, s, strlen(s)); }
-
-static void prof_out_num(prof_out *o, uint64_t v, unsigned width, unsigned base)
-{
-    char tmp[24];
-    unsigned n = 0;
-    do {
-        unsigned d = (unsigned)(v % base);
-        tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
-        v /= base;
-    } while (v);
-    for (unsigned i = n; i < width; i++)
-        prof_out_mem(o, " ", 1);
-    while (n)
-        prof_out_mem(o, &tmp[--n], 1);
 }
 
 static uint64_t prof_round(double v) { return v <= 0 ? 0 : (uint64_t)(v + 0.5); }
 
-static void prof_out_counts(prof_out *o, double n1, double s1, double n2, double s2)
+static void prof_out_counts(hak_buf *o, double n1, double s1, double n2, double s2)
 {
-    prof_out_num(o, prof_round(n1), 6, 10);
-    prof_out_str(o, ": ");
-    prof_out_num(o, prof_round(s1), 8, 10);
-    prof_out_str(o, " [");
-    prof_out_num(o, prof_round(n2), 6, 10);
-    prof_out_str(o, ": ");
-    prof_out_num(o, prof_round(s2), 8, 10);
-    prof_out_str(o, "] @");
+    hak_buf_u64_pad(o, prof_round(n1), 6);
+    hak_buf_str(o, ": ");
+    hak_buf_u64_pad(o, prof_round(s1), 8);
+    hak_buf_str(o, " [");
+    hak_buf_u64_pad(o, prof_round(n2), 6);
+    hak_buf_str(o, ": ");
+    hak_buf_u64_pad(o, prof_round(s2), 8);
+    hak_buf_str(o, "] @");
 }
 
 /* PREFIX.PID.SEQ.heap into path; false if it does not fit. */
@@ -526,11 +496,11 @@ int hak_prof_dump(char *path, size_t cap)
     double live_bytes = prof_live_bytes;
     hak_lock_release(&prof_lock);
 
-    prof_out out_mem;
-    prof_out *o = &out_mem;
-    o->fd = fd;
-    o->err = 0;
-    o->len = 0;
+    char out_mem[4096];
+    prof_sink sink = { .fd = fd, .err = 0 };
+    hak_buf out = { .data = out_mem, .cap = sizeof out_mem, .fd = -1,
+                    .sink = prof_sink_write, .sink_ctx = &sink };
+    hak_buf *o = &out;
     double t[4] = { 0, 0, 0, 0 };
     for (uint32_t i = 0; i < used; i++) {
         t[0] += copy[i].live_count;
@@ -540,9 +510,9 @@ int hak_prof_dump(char *path, size_t cap)
     }
     /* "heapprofile": the counts are already estimates of the true totals,
      * so google-pprof must not scale them again. */
-    prof_out_str(o, "heap profile: ");
+    hak_buf_str(o, "heap profile: ");
     prof_out_counts(o, t[0], t[1], t[2], t[3]);
-    prof_out_str(o, " heapprofile\n");
+    hak_buf_str(o, " heapprofile\n");
     for (uint32_t i = 0; i < used; i++) {
         const prof_stack *st = &copy[i];
         if (prof_round(st->live_bytes) == 0 && prof_round(st->alloc_bytes) == 0)
@@ -552,14 +522,14 @@ int hak_prof_dump(char *path, size_t cap)
             /* Return addresses; google-pprof moves every one but the
              * first back into its call instruction, so the first is
              * moved here. */
-            prof_out_str(o, " 0x");
-            prof_out_num(o, st->pc[k] - (k == 0), 0, 16);
+            hak_buf_str(o, " ");
+            hak_buf_hex(o, st->pc[k] - (k == 0));
         }
-        prof_out_str(o, "\n");
+        hak_buf_str(o, "\n");
     }
-    prof_out_str(o, "\nMAPPED_LIBRARIES:\n");
-    prof_out_flush(o);
-    int err = o->err;
+    hak_buf_str(o, "\nMAPPED_LIBRARIES:\n");
+    hak_buf_flush(o);
+    int err = sink.err;
     hak_os_unmap(copy, bytes);
     if (err == 0)
         hak_os_copy_file("/proc/self/maps", fd, PROF_MAPS_MAX);
