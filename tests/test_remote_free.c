@@ -109,10 +109,11 @@ static unsigned inbox_length(hak_heap *h)
     return n;
 }
 
-/* Another thread frees blocks of our slabs into its own cache; when its
- * cache flushes (here: at its exit) they come back to us in one batch on
- * our inbox, and an exhausted (FULL) slab comes back into use when we take
- * them. */
+/* Another thread frees blocks of our slabs: its first free, before it has
+ * a heap, by the slab route (the slab is FULL, so that block wakes us
+ * through our inbox), the rest into its own cache; when its cache flushes
+ * (here: at its exit) they come back to us in one batch on our inbox, and
+ * an exhausted (FULL) slab comes back into use when we take them. */
 Test(remote_free, frees_by_another_thread_come_back_in_a_batch, .timeout = 30)
 {
     test_watchdog(30);
@@ -129,13 +130,59 @@ Test(remote_free, frees_by_another_thread_come_back_in_a_batch, .timeout = 30)
     struct freer f = { &p[0], 11 };
     test_run_threads(1, freer_main, &f, sizeof f);
     cr_assert_eq(inbox_length(h), 11, "the freer's exit handed every block back (%u; slab list %u)", inbox_length(h), hak_tf_count(atomic_load(&s->thread_free)));
-    cr_assert_eq(hak_tf_count(atomic_load(&s->thread_free)), 0, "none by the slab route");
+    cr_assert_eq(hak_tf_count(atomic_load(&s->thread_free)), 0, "none left on the slab's list");
     hak_remote_collect_inbox(h);
     cr_assert_null(atomic_load(&h->inbox));
     cr_assert_neq(s->state, HAK_SLAB_FULL, "slab is back in use");
     cr_assert_eq(s->used, s->capacity - 11);
     for (int i = 11; i < N; i++)
         hak_free(p[i]);
+}
+
+struct handed {
+    void *given;
+    void *got;
+    hak_heap *heap;
+};
+
+static void *handed_main(void *arg)
+{
+    struct handed *a = arg;
+    hak_free(a->given);
+    a->got = hak_malloc(8);
+    a->heap = hak_heap_current();
+    hak_free(a->got);
+    return NULL;
+}
+
+/* Passive false sharing: a thread handed a block frees it before its first
+ * allocation and then allocates the same size.  Its malloc must not return
+ * the handed block (a neighbour of blocks the allocating thread goes on
+ * writing): the free sends it home by the slab route, and the thread's
+ * blocks come from a slab of its own. */
+Test(remote_free, first_free_of_a_handed_block_goes_home, .timeout = 30)
+{
+    test_watchdog(30);
+    enum { T = 4 };
+    void *keep[T];
+    struct handed a[T];
+    for (int i = 0; i < T; i++) {
+        a[i].given = hak_malloc(8);
+        keep[i] = hak_malloc(8);
+    }
+    hak_slab *s = hak_slab_of((uintptr_t)a[0].given, HAK_TINY_SLAB_SHIFT);
+    unsigned before = hak_tf_count(atomic_load(&s->thread_free));
+    test_run_threads(T, handed_main, a, sizeof a[0]);
+    for (int i = 0; i < T; i++) {
+        cr_assert_neq(a[i].got, a[i].given, "thread %d got the block it was handed", i);
+        hak_slab *g = hak_slab_of((uintptr_t)a[i].got, HAK_TINY_SLAB_SHIFT);
+        cr_assert_neq(g, s, "thread %d allocated from the giver's slab", i);
+        cr_assert_neq(a[i].heap, hak_heap_current());
+    }
+    cr_assert_eq(hak_tf_count(atomic_load(&s->thread_free)), before + T,
+                 "each handed block is on its slab's thread-free list");
+    for (int i = 0; i < T; i++)
+        hak_free(keep[i]);
 }
 
 /* The slab route: a block pushed onto a FULL slab's thread-free list wakes

@@ -364,15 +364,22 @@ static void alloc_free_period_end(hak_heap *h, unsigned cls, const void *caller)
 static void alloc_small_overflow(hak_heap *h, unsigned cls, void *p, const void *caller)
 {
     if (h == &hak_heap_empty) {
+        /* The thread's first free before its first allocation: p is
+         * another thread's block.  It goes home by the slab route, and the
+         * fresh heap's caches start with blocks of its own slabs.  Pushed
+         * there instead, p would be what this thread's next malloc of the
+         * class returns, again and again: a block sharing a cache line with
+         * blocks its allocating thread goes on using (passive false
+         * sharing, as when a thread frees the object it was handed and then
+         * allocates its own).  The heap is made all the same, so that a
+         * thread that only frees has a cache for the rest.  With the
+         * checked profile every free goes on to the quarantine below, which
+         * keeps a freed block zero (the slab route writes a link into it). */
         h = hak_thread_heap_for_free();
-        if (h == NULL) {
+        if (h == NULL || !hak_secure.small_checked) {
             alloc_free_heapless(p, cls);
             return;
         }
-        /* A fresh heap: its cache has room. */
-        if (hak_class_is_tiny(cls) ? hak_tiny_cache_push(&h->tiny[cls], p)
-                                   : hak_mid_cache_push(h, cls, p))
-            return;
     }
     if (alloc_cache_took(h, cls, p)) {
         alloc_free_period_end(h, cls, caller);
