@@ -5,9 +5,12 @@
  */
 #include "test_util.h"
 
+#include <sys/mman.h>
+
 #include "small/abandon.h"
 #include "small/heap.h"
 #include "small/lfstack.h"
+#include "tiers/cache.h"
 #include "tiers/mid.h"
 #include "small/segment.h"
 #include "base/size_class.h"
@@ -70,6 +73,45 @@ Test(mid, pages_come_in_batches)
     cr_assert_gt(h->cstats[cls].fresh_slabs, 1);
     cr_assert_eq(h->cstats[cls].prefills, 1);
     cr_assert_geq(h->empty_count[HAK_SEG_MID], 1);
+}
+
+static bool page_resident(const void *p)
+{
+    unsigned char v = 0;
+    cr_assert_eq(mincore((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, &v), 0);
+    return (v & 1) != 0;
+}
+
+/* A Mid slab emptied by one class and formatted for another gives back its
+ * pages first: the pages the first class touched stay resident only if the
+ * second one touches them again. */
+Test(mid, a_slab_changing_class_gives_back_its_pages)
+{
+    enum { A = 20000, N = 6 };
+    char *a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = hak_malloc(A);
+        memset(a[i], 0x5a, A);
+    }
+    hak_slab *s = hak_slab_of((uintptr_t)a[0], HAK_MID_PAGE_SHIFT);
+    for (int i = 1; i < N; i++)
+        cr_assert_eq(hak_slab_of((uintptr_t)a[i], HAK_MID_PAGE_SHIFT), s, "precondition: one slab");
+    /* A page of the last block, beyond what a refill of the second class
+     * would touch if it carved this slab (16 blocks of 3 KiB). */
+    char *far = a[N - 1] + A / 2;
+    cr_assert_geq((uintptr_t)far - s->start, 65536);
+    for (int i = 0; i < N; i++)
+        hak_free(a[i]);
+    hak_cache_flush_all(hak_heap_current());
+    cr_assert_eq(s->state, HAK_SLAB_EMPTY, "the emptied slab waits in the heap's empty cache");
+    cr_assert(page_resident(far), "control: the first class's pages are resident");
+
+    /* The second class's prefill takes fresh slabs from the top of the
+     * heap's empty cache, the emptied slab first. */
+    void *b = hak_malloc(3000);
+    cr_assert_eq(s->cls, hak_mid_class_of(3000), "precondition: the slab serves the second class");
+    cr_assert_not(page_resident(far), "a page only the first class touched is still resident");
+    hak_free(b);
 }
 
 enum { STACK_SLABS = 15, STACK_ROUNDS = 20000 };

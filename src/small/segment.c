@@ -158,6 +158,7 @@ static hak_segment *segment_map_new(unsigned kind)
         s->segnum = (uint32_t)(base >> HAK_SEGMENT_SHIFT);
         s->start = base + ((uintptr_t)i << shift);
         s->state = HAK_SLAB_FREE;
+        s->cls = HAK_SLAB_NO_CLASS;
     }
     /* After the header is complete: the map is what lets free() look here. */
     hak_segmap_set(base, 1, (uint8_t)shift);
@@ -265,6 +266,7 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
                     continue;
                 size_t size = (size_t)1 << seg->shift;
                 hak_os_purge((void *)s->start, size, lazy);
+                s->cls = HAK_SLAB_NO_CLASS;
                 seg->dirty_mask &= ~((uint64_t)1 << i);
                 pool->dirty_slabs--;
                 hak_retained_sub(size);

@@ -89,7 +89,7 @@ typedef struct hak_slab {
     uint64_t bump;
     uint32_t block_size;
     uint16_t capacity;                /* blocks in the slab */
-    uint8_t cls;
+    uint8_t cls;                      /* kept while FREE: the class its resident pages served */
     _Atomic uint8_t in_use;           /* formatted for a class (owned or abandoned) */
     uint8_t block_tz;                 /* trailing zero bits of block_size */
     uint8_t shift;                    /* log2 slab size */
@@ -117,6 +117,11 @@ typedef struct hak_slab {
 
 _Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
 _Static_assert(offsetof(hak_slab, thread_free) == HAK_CACHE_LINE, "remote-written fields on line 1");
+
+/* hak_slab.cls of a FREE slab whose memory holds no class's blocks: never
+ * formatted, or purged since. */
+#define HAK_SLAB_NO_CLASS 0xFF
+_Static_assert(HAK_SMALL_CLASSES < HAK_SLAB_NO_CLASS, "class numbers fit below HAK_SLAB_NO_CLASS");
 
 #define HAK_SEGMENT_SLABS_MAX 64
 #define HAK_SLAB_DESC_SHIFT 7 /* log2 sizeof(hak_slab) */

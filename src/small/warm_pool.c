@@ -16,6 +16,7 @@
 #include "base/segment_map.h"
 #include "config/options.h"
 #include "config/secure.h"
+#include "os/os.h"
 #include "small/abandon.h"
 #include "small/remote_free.h"
 #include "small/segment.h"
@@ -161,6 +162,17 @@ static hak_slab *warm_pool_fresh_slab(hak_heap *h, unsigned cls)
     }
     /* Most recently emptied first: its memory is the warmest. */
     hak_slab *s = h->empty[kind][--h->empty_count[kind]];
+    if (kind == HAK_SEG_MID && s->cls != cls && s->cls != HAK_SLAB_NO_CLASS) {
+        /* A Mid slab's resident pages are those its blocks start on
+         * (carving writes each block's mark) and those the program
+         * touched, a pattern of pages each class has its own of.  Kept
+         * through changes of class (threads that come and go, each with
+         * its own sizes), the slab would become resident whole; given
+         * back, only what this class touches is resident again.  A Tiny
+         * slab needs none of this: its blocks cover the carved part of
+         * the slab from its start, whatever their class. */
+        hak_os_purge((void *)s->start, (size_t)1 << s->shift, hak_opt(HAK_OPT_PURGE_MODE) == 1);
+    }
     hak_slab_format(s, h, cls);
     h->cstats[cls].fresh_slabs++;
     return s;
