@@ -68,9 +68,10 @@ Test(mid, pages_come_in_batches)
     unsigned cls = hak_mid_class_of(5000);
     hak_free(hak_malloc(5000));
     hak_heap *h = hak_heap_current();
-    /* One prefill formatted several pages, and the segments handed out
-     * pages mid_refill_pages at a time: a spare waits in the cache. */
-    cr_assert_gt(h->cstats[cls].fresh_slabs, 1);
+    /* One prefill formatted one page (prefill_budget), and the segments
+     * handed out pages mid_refill_pages at a time: a spare waits in the
+     * cache. */
+    cr_assert_eq(h->cstats[cls].fresh_slabs, 1);
     cr_assert_eq(h->cstats[cls].prefills, 1);
     cr_assert_geq(h->empty_count[HAK_SEG_MID], 1);
 }
@@ -87,18 +88,22 @@ static bool page_resident(const void *p)
  * second one touches them again. */
 Test(mid, a_slab_changing_class_gives_back_its_pages)
 {
-    enum { A = 20000, N = 6 };
+    /* 12 blocks of 20 KiB fill a 256 KiB slab; the 13th takes a second
+     * slab, so that the first, once empty, leaves the warm pool for the
+     * heap's empty cache. */
+    enum { A = 20000, PER_SLAB = 12, N = PER_SLAB + 1 };
     char *a[N];
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N; i++)
         a[i] = hak_malloc(A);
+    hak_slab *s = hak_slab_of((uintptr_t)a[0], HAK_MID_PAGE_SHIFT);
+    for (int i = 0; i < PER_SLAB; i++) {
+        cr_assert_eq(hak_slab_of((uintptr_t)a[i], HAK_MID_PAGE_SHIFT), s, "precondition: one slab");
         memset(a[i], 0x5a, A);
     }
-    hak_slab *s = hak_slab_of((uintptr_t)a[0], HAK_MID_PAGE_SHIFT);
-    for (int i = 1; i < N; i++)
-        cr_assert_eq(hak_slab_of((uintptr_t)a[i], HAK_MID_PAGE_SHIFT), s, "precondition: one slab");
-    /* A page of the last block, beyond what a refill of the second class
-     * would touch if it carved this slab (16 blocks of 3 KiB). */
-    char *far = a[N - 1] + A / 2;
+    cr_assert_neq(hak_slab_of((uintptr_t)a[PER_SLAB], HAK_MID_PAGE_SHIFT), s);
+    /* A page of the last block, beyond what the second class's first
+     * refills touch (16 blocks of 3 KiB). */
+    char *far = a[PER_SLAB - 1] + A / 2;
     cr_assert_geq((uintptr_t)far - s->start, 65536);
     for (int i = 0; i < N; i++)
         hak_free(a[i]);
@@ -106,8 +111,7 @@ Test(mid, a_slab_changing_class_gives_back_its_pages)
     cr_assert_eq(s->state, HAK_SLAB_EMPTY, "the emptied slab waits in the heap's empty cache");
     cr_assert(page_resident(far), "control: the first class's pages are resident");
 
-    /* The second class's prefill takes fresh slabs from the top of the
-     * heap's empty cache, the emptied slab first. */
+    /* The second class's prefill takes the top of the empty cache. */
     void *b = hak_malloc(3000);
     cr_assert_eq(s->cls, hak_mid_class_of(3000), "precondition: the slab serves the second class");
     cr_assert_not(page_resident(far), "a page only the first class touched is still resident");

@@ -189,7 +189,6 @@ static const struct opt_preset {
     { 1, HAK_OPT_TINY_CACHE_CAP, 32 },
     { 1, HAK_OPT_MID_RING_CAP, 8 },
     { 1, HAK_OPT_WARM_POOL_MAX, 8 },
-    { 1, HAK_OPT_PREFILL_BUDGET, 2 },
     { 1, HAK_OPT_EMPTY_SLAB_CACHE, 1 },
     { 1, HAK_OPT_LARGE_CACHE_LIMIT, 1 << 20 },
     { 1, HAK_OPT_PURGE_DELAY_MS, 50 },

@@ -40,7 +40,7 @@
       "Blocks moved from a slab into the cache in one refill (at most half the class cap)")    \
     X(WARM_POOL_MAX, "warm_pool_max", INT, 16, 1, 32, NULL,                                    \
       "Partly used slabs kept at hand per class before they go to the partial list")           \
-    X(PREFILL_BUDGET, "prefill_budget", INT, 4, 1, 16, NULL,                                   \
+    X(PREFILL_BUDGET, "prefill_budget", INT, 1, 1, 16, NULL,                                   \
       "Slabs brought into an empty warm pool at once (secondary prefill)")                     \
     X(MID_RING_CAP, "mid_ring_cap", INT, 32, 2, 64, NULL,                                      \
       "Most free blocks the per-thread ring keeps per Mid class (classes above 4 KiB keep "    \

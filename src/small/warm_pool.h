@@ -2,8 +2,8 @@
  * warm_pool.h - the WARM tier of Tiny and Mid: per class, a small array of
  * owned slabs that still have free blocks.  A cache miss takes the top slab
  * and batch-refills from it; when the pool is empty, a secondary prefill
- * brings in several slabs at once (the heap's partial list, abandoned slabs
- * of exited threads, then fresh slabs) so the next misses hit again.
+ * brings in up to prefill_budget slabs (the heap's partial list, abandoned
+ * slabs of exited threads, then fresh slabs) so the next misses hit again.
  *
  * Everything here runs on the owning thread, without atomics except where
  * it touches shared stacks or a slab's thread-free word.
