@@ -112,24 +112,35 @@ Test(batch_refill, collects_remote_frees_when_local_list_is_empty)
     cr_assert_eq(s->bump, 8, "collected blocks are reused before new ones");
 }
 
-Test(batch_refill, cache_refill_through_the_api)
+/* A class's first refill from a slab takes a page's worth of blocks, each
+ * later one twice as many up to the batch: a thread that uses a class
+ * little leaves few blocks of it carved and cached. */
+Test(batch_refill, cache_refills_ramp_up_to_the_batch)
 {
     unsigned cls = hak_tiny_class_of(200);
+    uint32_t page = (uint32_t)(HAK_PAGE_SIZE / hak_classes[cls].size);
     void *p = hak_malloc(200);
     hak_heap *h = hak_heap_current();
+    uint32_t batch = h->batch[cls];
+    cr_assert_gt(batch, page, "precondition: a page's worth is less than a batch");
     cr_assert_eq(h->cstats[cls].refills, 1);
-    cr_assert_eq(h->cstats[cls].refill_blocks, h->batch[cls]);
-    cr_assert_eq(hak_tiny_count(h, cls), h->batch[cls] - 1);
-    /* Drain the cache: the next malloc refills one more batch. */
-    void *q[256];
-    for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
-        q[i] = hak_malloc(200);
-    cr_assert_eq(hak_tiny_count(h, cls), 0);
-    void *r = hak_malloc(200);
-    cr_assert_eq(h->cstats[cls].refills, 2);
-    cr_assert_eq(hak_tiny_count(h, cls), h->batch[cls] - 1);
-    hak_free(r);
-    for (uint32_t i = 0; i < h->batch[cls] - 1; i++)
+    cr_assert_eq(h->cstats[cls].refill_blocks, page);
+    cr_assert_eq(hak_tiny_count(h, cls), page - 1);
+    /* Drain the cache each time: every next malloc refills once more. */
+    static void *q[1024];
+    unsigned n = 0;
+    uint32_t want = page;
+    for (unsigned refill = 2; refill <= 4; refill++) {
+        while (hak_tiny_count(h, cls) > 0)
+            q[n++] = hak_malloc(200);
+        uint64_t before = h->cstats[cls].refill_blocks;
+        q[n++] = hak_malloc(200);
+        want = 2 * want < batch ? 2 * want : batch;
+        cr_assert_eq(h->cstats[cls].refills, refill);
+        cr_assert_eq(h->cstats[cls].refill_blocks - before, want, "refill %u", refill);
+    }
+    cr_assert_eq(want, batch, "the ramp reached the batch");
+    for (unsigned i = 0; i < n; i++)
         hak_free(q[i]);
     hak_free(p);
 }

@@ -134,6 +134,9 @@ typedef struct hak_heap {
     /* ---- WARM / slow path ---- */
     hak_class_slabs slabs[HAK_SMALL_CLASSES];
     uint32_t batch[HAK_SMALL_CLASSES];  /* blocks per batch refill */
+    /* Blocks the next refill from a slab takes: a page's worth at first,
+     * doubling with each refill up to batch (tiers/cache.c). */
+    uint32_t refill_ramp[HAK_SMALL_CLASSES];
     uint32_t warm_cap;                  /* warm pool slots used per class */
     /* Cache growth (tiers/cache.h): the most a class's cap may grow to,
      * and its miss count at its last overflow. */

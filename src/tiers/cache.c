@@ -67,9 +67,14 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
             return true;
         }
     }
-    unsigned got = hak_warm_pool_refill(h, cls, tmp, h->batch[cls]);
+    /* Slow start (see "Refill ramp" in cache.h).  The batch can have
+     * been lowered below the ramp since (learned caps). */
+    unsigned want = h->refill_ramp[cls] < h->batch[cls] ? h->refill_ramp[cls] : h->batch[cls];
+    unsigned got = hak_warm_pool_refill(h, cls, tmp, want);
     if (got == 0)
         return false;
+    if (h->refill_ramp[cls] < h->batch[cls])
+        h->refill_ramp[cls] *= 2;
     cache_fill(h, cls, tmp, got);
     return true;
 }
