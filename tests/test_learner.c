@@ -8,6 +8,7 @@
 #include "small/heap.h"
 #include "config/learned.h"
 #include "runtime/learner.h"
+#include "tiers/mid.h"
 #include "tiers/tiny.h"
 
 static const hak_learn_params params = {
@@ -129,7 +130,7 @@ Test(learner, heaps_adopt_published_caps)
     for (int i = 0; i < 600; i++)
         p[i] = hak_malloc(64);
     cr_assert_eq(hak_tiny_cap(h, c), 100);
-    cr_assert_eq(h->mid_cap[1], HAK_MID_RING_MAX, "clamped to the ring");
+    cr_assert_eq(hak_mid_cap(h, HAK_TINY_CLASSES + 1), HAK_MID_RING_MAX, "clamped to the slots");
     cr_assert_leq(h->batch[c], 50);
     for (int i = 0; i < 600; i++)
         hak_free(p[i]);

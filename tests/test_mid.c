@@ -15,7 +15,7 @@
 #include "small/segment.h"
 #include "base/size_class.h"
 
-Test(mid, ring_is_lifo_at_the_head)
+Test(mid, cache_is_lifo_at_the_top)
 {
     void *a = hak_malloc(3000);
     void *b = hak_malloc(3000);
@@ -25,21 +25,20 @@ Test(mid, ring_is_lifo_at_the_head)
     cr_assert_eq(hak_malloc(3000), a);
 }
 
-Test(mid, ring_overflow_drains_the_oldest)
+Test(mid, cache_overflow_drains_the_oldest)
 {
     unsigned cls = hak_mid_class_of(2000);
-    unsigned m = cls - HAK_TINY_CLASSES;
     enum { N = 200 };
     void *p[N];
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(2000);
     hak_heap *h = hak_heap_current();
-    hak_mid_flush(h, cls, h->mid_count[m]);
-    uint32_t cap = h->mid_cap[m];
+    hak_cache_flush(h, cls, hak_mid_count(h, cls));
+    uint32_t cap = hak_mid_cap(h, cls);
     cr_assert_geq(cap, 2);
     for (uint32_t i = 0; i <= cap; i++)
         hak_free(p[i]);
-    cr_assert_eq(h->mid_count[m], cap - cap / 2 + 1);
+    cr_assert_eq(hak_mid_count(h, cls), cap - cap / 2 + 1);
     /* The newest stayed, newest first. */
     for (uint32_t i = cap; i >= cap / 2; i--)
         cr_assert_eq(hak_malloc(2000), p[i], "slot %u", i);

@@ -29,10 +29,8 @@ Test(thread_exit, heap_is_flushed_and_pooled, .timeout = 30)
     test_run_threads(1, alloc_free_exit, &h, sizeof h);
     cr_assert_not_null(h);
     cr_assert_not(h->live);
-    for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
-        cr_assert_eq(hak_tiny_count(h, c), 0);
-    for (unsigned m = 0; m < HAK_MID_CLASSES; m++)
-        cr_assert_eq(h->mid_count[m], 0);
+    for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++)
+        cr_assert_eq(hak_cache_count(&h->cache[c]), 0);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
         cr_assert_eq(h->slabs[c].warm_count, 0);
         cr_assert(hak_list_empty(&h->slabs[c].partial));

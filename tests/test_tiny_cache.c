@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include "small/heap.h"
+#include "tiers/mid.h"
 #include "tiers/tiny.h"
 #include "runtime/thread.h"
 #include "base/size_class.h"
@@ -78,7 +79,7 @@ static void drain_case(size_t size)
         p[i] = hak_malloc(size);
     hak_heap *h = hak_heap_current();
     uint32_t cap = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls)
-                                          : h->mid_cap[cls - HAK_TINY_CLASSES];
+                                          : hak_mid_cap(h, cls);
     uint64_t flushed = h->cstats[cls].flush_blocks;
     uint64_t rng = size;
     for (int i = N; i > 1; i--) {
@@ -90,7 +91,7 @@ static void drain_case(size_t size)
     for (int i = 0; i < N; i++)
         hak_free(p[i]);
     uint32_t count = hak_class_is_tiny(cls) ? hak_tiny_count(h, cls)
-                                            : h->mid_count[cls - HAK_TINY_CLASSES];
+                                            : hak_mid_count(h, cls);
     uint32_t drain_cap = hak_class_is_tiny(cls) ? HAK_DRAIN_CAP_TINY : HAK_DRAIN_CAP_MID;
     cr_assert_leq(count, drain_cap, "%zu B: %u blocks still cached after a run of %d frees", size,
                   count, N);
@@ -109,7 +110,7 @@ static void drain_case(size_t size)
     cr_assert_eq(h->drain_cap[cls], 0, "the miss ended the drain");
     for (uint32_t i = 0; i < count; i++)
         hak_free(kept[i]);
-    uint32_t now = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+    uint32_t now = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : hak_mid_cap(h, cls);
     cr_assert_eq(now, cap, "the cap is back");
     /* Alternating malloc and free is no run: it stays in the cache. */
     uint64_t before = h->cstats[cls].flush_blocks;

@@ -43,7 +43,7 @@
     X(PREFILL_BUDGET, "prefill_budget", INT, 1, 1, 16, NULL,                                   \
       "Slabs brought into an empty warm pool at once (secondary prefill)")                     \
     X(MID_RING_CAP, "mid_ring_cap", INT, 32, 2, 64, NULL,                                      \
-      "Most free blocks the per-thread ring keeps per Mid class (classes above 4 KiB keep "    \
+      "Most free blocks the per-thread cache keeps per Mid class (classes above 4 KiB keep "    \
       "fewer, about 128 KiB each)")                                                            \
     X(MID_REFILL_PAGES, "mid_refill_pages", INT, 2, 1, 8, NULL,                                \
       "Mid pages taken from the segments in one batch when a heap needs fresh pages")          \
@@ -100,7 +100,7 @@
     X(LEARN_CAP_MIN, "learn_cap_min", INT, 8, 2, 128, NULL,                                    \
       "Smallest per-class cache cap the learner sets")                                         \
     X(LEARN_CAP_MAX, "learn_cap_max", INT, 128, 2, 128, NULL,                                  \
-      "Largest per-class cache cap the learner sets (Mid rings stop at 64)")                   \
+      "Largest per-class cache cap the learner sets (Mid caches stop at 64)")                   \
     X(LEARN_DWELL, "learn_dwell", INT, 3, 1, 100, NULL,                                        \
       "Windows a class keeps a cap the learner set before it may change it again")             \
     X(LEARN_ROUND_MAX, "learn_round_max", INT, 50, 0, 100, NULL,                               \

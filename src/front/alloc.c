@@ -183,7 +183,7 @@ void hak_alloc_free_bad(void *p, size_t expected)
         hak_alloc_size_mismatch(p, expected);
     hak_block_mark_freed(b);
     hak_track_free(b, s->block_size);
-    hak_api_small_free_local(hak_heap_tls, s, map, b);
+    hak_api_small_free_local(s, b);
 }
 
 /* A free asked for the background thread: start it if the free came
@@ -217,7 +217,7 @@ static void alloc_count_zero_free(void)
 {
     hak_heap *h = hak_heap_tls;
     if (h != &hak_heap_empty) {
-        hak_tiny_cache_count_free(&h->tiny[0]);
+        hak_cache_count_free(&h->cache[0]);
         h->cstats[0].flush_blocks++;
     } else {
         hak_stat_add(&hak_gstats.heapless_class_frees[0], 1);
@@ -329,18 +329,7 @@ HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
             return NULL;
         }
     }
-    return hak_class_is_tiny(cls) ? hak_tiny_cache_pop(&h->tiny[cls], hak_classes[cls].size)
-                                  : hak_mid_cache_pop(h, cls);
-}
-
-
-
-/* After a push of p into h's cache of class cls returned false: whether
- * it took p, ending a free period (tiers/tiny.h). */
-static bool alloc_cache_took(const hak_heap *h, unsigned cls, const void *p)
-{
-    return hak_class_is_tiny(cls) ? hak_tiny_cache_took(&h->tiny[cls], p)
-                                  : hak_mid_cache_took(h, cls, p);
+    return hak_cache_pop(&h->cache[cls], hak_classes[cls].size);
 }
 
 /* A free period of h's cache of class cls ended: a safe point, reached
@@ -348,10 +337,7 @@ static bool alloc_cache_took(const hak_heap *h, unsigned cls, const void *p)
  * and frees all hit its caches (small/heap.h).  The push is complete. */
 static void alloc_free_period_end(hak_heap *h, unsigned cls, const void *caller)
 {
-    if (hak_class_is_tiny(cls))
-        hak_tiny_cache_next_period(&h->tiny[cls]);
-    else
-        hak_mid_next_period(h, cls);
+    hak_cache_next_period(&h->cache[cls]);
     hak_thread_maintain(h);
     hak_purge_tick();
     alloc_free_serve(caller);
@@ -381,15 +367,12 @@ static void alloc_small_overflow(hak_heap *h, unsigned cls, void *p, const void 
             return;
         }
     }
-    if (alloc_cache_took(h, cls, p)) {
+    if (hak_cache_took(&h->cache[cls], p)) {
         alloc_free_period_end(h, cls, caller);
         return;
     }
     /* The inline push counts only what it takes. */
-    if (hak_class_is_tiny(cls))
-        hak_tiny_cache_count_free(&h->tiny[cls]);
-    else
-        hak_mid_count_free(h, cls);
+    hak_cache_count_free(&h->cache[cls]);
     if (hak_unlikely(hak_secure.small_checked)) {
         /* Every free of these checks comes here: the caches run at cap 0
          * (runtime/thread.c). */
@@ -408,18 +391,13 @@ static void alloc_small_overflow(hak_heap *h, unsigned cls, void *p, const void 
     alloc_after_free(caller);
 }
 
-/* The two entries from the inline free paths (front/api.h), reached by a
+/* The entry from the inline free paths (front/api.h), reached by a
  * tail jump: their return address is the free's caller.  Called from
  * inside hakmem (the free of a block that failed the inline test), the
  * return address is hakmem's own, and a start is left to a miss. */
-void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p)
+void hak_alloc_cache_overflow(hak_heap *h, hak_cache *c, void *p)
 {
-    alloc_small_overflow(h, cls, p, __builtin_return_address(0));
-}
-
-void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p)
-{
-    alloc_small_overflow(h, (unsigned)(c - h->tiny), p, __builtin_return_address(0));
+    alloc_small_overflow(h, (unsigned)(c - h->cache), p, __builtin_return_address(0));
 }
 
 /* ---- allocation beyond the Mid tier ---- */

@@ -2,15 +2,15 @@
  * api.h - the malloc and free fast paths, inlined into both the hak_*
  * exports (alloc.c) and the standard names (interpose.c).  This is the one
  * place they are written: a Tiny or Mid cache hit is handled here with the
- * tiers' cache operations (tiers/tiny.h, tiers/mid.h), and everything else
+ * caches' operations (small/cache.h), and everything else
  * leaves through one out-of-line call in alloc.c: hak_alloc_small_miss_size,
- * hak_alloc_small_miss, hak_alloc_tiny_overflow, hak_alloc_small_overflow,
+ * hak_alloc_small_miss, hak_alloc_cache_overflow,
  * hak_alloc_free_bad, hak_alloc_free_slow, hak_alloc_big, or a misuse
  * report.
  *
  * Where is a tiny free handled?  hak_api_free_sized below: the Tiny arena's
  * range test gives the slab descriptor -> block checks -> push onto this
- * thread's cache of the class (hak_tiny_cache_push), whichever thread's
+ * thread's cache of the class (hak_cache_push), whichever thread's
  * slab the block is from (small/heap.h).  Every default check stays on this
  * path: a pointer that is not ours (outside the arena, or in a slot without
  * a live slab), not the start of a block that was handed out (bounded by
@@ -29,10 +29,9 @@
 /* malloc(size), size <= HAK_MID_MAX, missed its cache. */
 void *hak_alloc_small_miss_size(size_t size);
 void *hak_alloc_small_miss(unsigned cls);
-/* A push into h's cache returned false: the cache was full, or the push
- * ended a free period (tiers/tiny.h). */
-void hak_alloc_small_overflow(hak_heap *h, unsigned cls, void *p);
-void hak_alloc_tiny_overflow(hak_heap *h, hak_tiny_cache *c, void *p);
+/* A push of p into c, one of h's caches, returned false: the cache was
+ * full, or the push ended a free period (small/cache.h). */
+void hak_alloc_cache_overflow(hak_heap *h, hak_cache *c, void *p);
 void *hak_alloc_big(size_t size, size_t align, bool *zeroed);
 void hak_alloc_free_slow(void *p, unsigned map, size_t expected);
 /* p failed the block-start test of the slab its address maps to. */
@@ -53,27 +52,13 @@ void *hak_pvalloc_impl(size_t size);
 size_t hak_usable_size_impl(const void *p);
 void hak_free_aligned_sized_impl(void *p, size_t align, size_t size);
 
-/* cls is a Tiny class. */
-hak_inline void *hak_api_tiny_alloc(unsigned cls)
-{
-    hak_tiny_cache *c = &hak_heap_tls->tiny[cls];
-    if (hak_likely(hak_tiny_cache_has(c)))
-        return hak_tiny_cache_pop(c, hak_classes[cls].size);
-    return hak_alloc_small_miss(cls);
-}
-
-/* cls is a Mid class (a small-class index). */
-hak_inline void *hak_api_mid_alloc(unsigned cls)
-{
-    hak_heap *h = hak_heap_tls;
-    if (hak_likely(hak_mid_cache_has(h, cls)))
-        return hak_mid_cache_pop(h, cls);
-    return hak_alloc_small_miss(cls);
-}
-
+/* cls is a Tiny or Mid class. */
 hak_inline void *hak_api_small_alloc(unsigned cls)
 {
-    return hak_class_is_tiny(cls) ? hak_api_tiny_alloc(cls) : hak_api_mid_alloc(cls);
+    hak_cache *c = &hak_heap_tls->cache[cls];
+    if (hak_likely(hak_cache_has(c)))
+        return hak_cache_pop(c, hak_classes[cls].size);
+    return hak_alloc_small_miss(cls);
 }
 
 /* The malloc fast path.  A Tiny or Mid cache hit is served here; a miss
@@ -91,16 +76,16 @@ hak_inline void *hak_api_malloc_or(size_t size, void *(*miss)(size_t),
          * heap's table is all zero and its caches all empty, so a thread
          * without a heap misses here and the miss path, given the size,
          * finds the class itself. */
-        hak_tiny_cache *c = hak_heap_tiny_cache_of(hak_heap_tls, size);
-        if (hak_likely(hak_tiny_cache_has(c)))
-            return hak_tiny_cache_pop(c, hak_classes[hak_tiny_class_of(size)].size);
+        hak_cache *c = hak_heap_tiny_cache_of(hak_heap_tls, size);
+        if (hak_likely(hak_cache_has(c)))
+            return hak_cache_pop(c, hak_classes[hak_tiny_class_of(size)].size);
         return miss(size);
     }
     if (hak_likely(size <= HAK_MID_MAX)) {
         unsigned cls = hak_mid_class_of(size);
-        hak_heap *h = hak_heap_tls;
-        if (hak_likely(hak_mid_cache_has(h, cls)))
-            return hak_mid_cache_pop(h, cls);
+        hak_cache *c = &hak_heap_tls->cache[cls];
+        if (hak_likely(hak_cache_has(c)))
+            return hak_cache_pop(c, hak_classes[cls].size);
         return miss(size);
     }
     bool zeroed;
@@ -115,14 +100,14 @@ hak_inline void *hak_api_malloc(size_t size)
     return hak_api_malloc_or(size, hak_alloc_small_miss_size, NULL);
 }
 
-/* b: a validated block of slab s, marked freed; h: this thread's heap. */
-hak_inline void hak_api_small_free_local(hak_heap *h, const hak_slab *s, unsigned map, void *b)
+/* b: a validated block of slab s, marked freed: into this thread's cache
+ * of the class, whoever owns the slab. */
+hak_inline void hak_api_small_free_local(const hak_slab *s, void *b)
 {
-    unsigned cls = s->cls;
-    bool cached = map == HAK_TINY_SLAB_SHIFT ? hak_tiny_cache_push(&h->tiny[cls], b)
-                                              : hak_mid_cache_push(h, cls, b);
-    if (hak_unlikely(!cached))
-        hak_alloc_small_overflow(h, cls, b);
+    hak_heap *h = hak_heap_tls;
+    hak_cache *c = (hak_cache *)((char *)h + s->cache_off);
+    if (hak_unlikely(!hak_cache_push(c, b)))
+        hak_alloc_cache_overflow(h, c, b);
 }
 
 /* The checks every Tiny/Mid free passes inline.  off: p's byte offset in
@@ -164,7 +149,7 @@ hak_inline void hak_api_free_segment(void *p, size_t expected)
         hak_block *b = p;
         b->mark = mark;
         hak_track_free(b, s->block_size);
-        hak_api_small_free_local(hak_heap_tls, s, map, b);
+        hak_api_small_free_local(s, b);
         return;
     }
     hak_alloc_free_slow(p, map, expected);
@@ -193,9 +178,9 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         hak_track_free(b, s->block_size);
         /* Into this thread's cache of the class, whoever owns the slab. */
         hak_heap *h = hak_heap_tls;
-        hak_tiny_cache *c = (hak_tiny_cache *)((char *)h + s->cache_off);
-        if (hak_unlikely(!hak_tiny_cache_push(c, b)))
-            hak_alloc_tiny_overflow(h, c, b);
+        hak_cache *c = (hak_cache *)((char *)h + s->cache_off);
+        if (hak_unlikely(!hak_cache_push(c, b)))
+            hak_alloc_cache_overflow(h, c, b);
         return;
     }
     hak_api_free_segment(p, expected);

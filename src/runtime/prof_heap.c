@@ -23,8 +23,8 @@
  * down (prof.c, hak_prof_draw_blocks): with one per-byte rate this is the
  * same Poisson process over allocated bytes as one counter per thread.
  *
- * What the fast path must keep for this (front/api.h, tiers/tiny.h,
- * tiers/mid.h): a cache whose cap is 0 still pops the blocks a fill put
+ * What the fast path must keep for this (front/api.h, small/cache.h): a
+ * cache whose cap is 0 still pops the blocks a fill put
  * in it, and refuses every push.
  */
 #include "runtime/prof.h"
@@ -41,22 +41,17 @@
 
 static uint32_t ph_cache_count(const hak_heap *h, unsigned cls)
 {
-    return hak_class_is_tiny(cls) ? hak_tiny_count(h, cls) : h->mid_count[cls - HAK_TINY_CLASSES];
+    return hak_cache_count(&h->cache[cls]);
 }
 
 static uint32_t ph_cache_cap(const hak_heap *h, unsigned cls)
 {
-    return hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+    return hak_cache_cap(&h->cache[cls]);
 }
 
 static void ph_cache_fill(hak_heap *h, unsigned cls, void *const *blocks, uint32_t n)
 {
-    if (n == 0)
-        return;
-    if (hak_class_is_tiny(cls))
-        hak_tiny_fill(h, cls, blocks, n);
-    else
-        hak_mid_fill(h, cls, blocks, n);
+    hak_cache_fill(&h->cache[cls], blocks, n);
 }
 
 static void ph_cache_close(hak_heap *h, unsigned cls)
@@ -64,7 +59,7 @@ static void ph_cache_close(hak_heap *h, unsigned cls)
     if (hak_class_is_tiny(cls))
         hak_tiny_set_cap(h, cls, 0);
     else
-        h->mid_cap[cls - HAK_TINY_CLASSES] = 0;
+        hak_mid_set_cap(h, cls, 0);
 }
 
 void hak_prof_heap_attach(hak_heap *h)
@@ -150,8 +145,7 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = hak_class_is_tiny(cls) ? hak_tiny_cache_pop(&h->tiny[cls], hak_classes[cls].size)
-                                     : hak_mid_cache_pop(h, cls);
+    void *p = hak_cache_pop(&h->cache[cls], hak_classes[cls].size);
     ph->window[cls] = ph_cache_count(h, cls);
     if (sampled)
         hak_prof_sample(p, hak_classes[cls].size);

@@ -39,7 +39,6 @@ static uint64_t stats_load(_Atomic uint64_t *c)
 /* Plain counters of other threads: read once each (volatile), tolerating
  * values from slightly different moments. */
 static uint64_t stats_peek(const uint64_t *c) { return *(const volatile uint64_t *)c; }
-static uint32_t stats_peek32(const uint32_t *c) { return *(const volatile uint32_t *)c; }
 
 HAK_API int hak_stats_get(struct hak_stats *out)
 {
@@ -55,9 +54,7 @@ HAK_API int hak_stats_get(struct hak_stats *out)
         for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
             const hak_class_stats *st = &h->cstats[c];
             struct hak_class_stat *cs = &out->classes[c];
-            uint64_t in_cache = hak_class_is_tiny(c)
-                                    ? hak_tiny_count(h, c)
-                                    : stats_peek32(&h->mid_count[c - HAK_TINY_CLASSES]);
+            uint64_t in_cache = hak_cache_count(&h->cache[c]);
             in_cache += hak_prof_heap_stashed(h, c);
             /* The secure profile's holding area counts as cache: blocks
              * enter it as frees and leave it as allocations or flushes. */

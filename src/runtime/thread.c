@@ -23,6 +23,7 @@
 #include "small/warm_pool.h"
 #include "tiers/cache.h"
 #include "tiers/large.h"
+#include "tiers/mid.h"
 #include "tiers/tiny.h"
 
 static pthread_key_t thread_key;
@@ -61,11 +62,7 @@ void hak_thread_apply_options(hak_heap *h)
             cap = by_bytes < mid_cap ? by_bytes : mid_cap;
             if (cap < 2 && mid_cap >= 2)
                 cap = 2;
-            h->mid_cap[c - HAK_TINY_CLASSES] = cap;
-            /* 0 only in a new heap: a period's end restarts the count
-             * at once (heaps are reused with their counts). */
-            if (h->mid_free_countdown[c - HAK_TINY_CLASSES] == 0)
-                h->mid_free_countdown[c - HAK_TINY_CLASSES] = HAK_FREE_PERIOD;
+            hak_mid_set_cap(h, c, cap);
         }
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
@@ -108,7 +105,7 @@ static void thread_apply_learned(hak_heap *h)
         if (hak_class_is_tiny(c))
             hak_tiny_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
         else
-            h->mid_cap[c - HAK_TINY_CLASSES] = cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX;
+            hak_mid_set_cap(h, c, cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX);
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
         h->drain_cap[c] = 0; /* a drain in progress ends with the new cap */

@@ -71,7 +71,7 @@ hak_heap *hak_heap_acquire(void)
         hak_lock_release(&heap_lock);
         hak_stat_add(&hak_gstats.heaps_created, 1);
         for (size_t size = 0; size <= HAK_TINY_MAX; size++)
-            h->tiny_cache_word[size] = (uint8_t)(hak_tiny_class_of(size) * HAK_TINY_CACHE_WORDS);
+            h->tiny_cache_word[size] = (uint8_t)(hak_tiny_class_of(size) * HAK_CACHE_WORDS);
     }
     h->pool_next = NULL;
     h->generation++;

@@ -1,5 +1,5 @@
 /*
- * heap.h - the per-thread heap: the HOT caches (Tiny stacks, Mid rings),
+ * heap.h - the per-thread heap: the HOT caches (small/cache.h),
  * the WARM pools and the slow-path state of every class, and the thread's
  * counters.
  *
@@ -19,7 +19,7 @@
  * This floor keeps the struct, the TLS pointer, the registry of every heap
  * and the pool of released ones; a heap's life with its thread (creation on
  * first use, options, trim, exit) is runtime/thread.c.  The caches' fields
- * are the tiers' (tiers/tiny.h, tiers/mid.h, tiers/large.h), laid out here
+ * are the tiers' (small/cache.h, tiers/large.h), laid out here
  * so that one TLS load reaches all of them.
  */
 #ifndef HAK_HEAP_H
@@ -28,20 +28,16 @@
 #include "base/list.h"
 #include "base/size_class.h"
 #include "internal.h"
+#include "small/cache.h"
 #include "small/slab.h"
 
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
 #define HAK_MID_RING_MAX    64  /* slots per Mid ring, a power of two */
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
-#define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid ring */
+#define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid cache */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */
-/* Frees into one cache between two of its free safe points (front/api.h):
- * a thread whose every malloc and free is a cache hit still reaches a safe
- * point (its inbox, learned caps, trims, purge and live statistics) every
- * this many frees of a class.  A power of two. */
-#define HAK_FREE_PERIOD     4096
 #define HAK_LARGE_CACHE_SLOTS 4 /* freed Large runs a heap keeps per Large class */
 #define HAK_INBOX_CLOSED ((hak_block *)1) /* see hak_heap.inbox */
 #define HAK_LARGE_QUARANTINE_MAX 16 /* freed Large runs a heap holds back (secure) */
@@ -87,42 +83,15 @@ typedef struct hak_tier_stats {
     uint64_t allocs, frees, bytes_alloc, bytes_freed;
 } hak_tier_stats;
 
-/* The Tiny cache of one class (tiers/tiny.h): a stack growing down inside
- * the heap's tiny_slots of the class, holding [top, end); full at base
- * (end - cap).  A zeroed one (hak_heap_empty) has top == end == NULL:
- * empty.  One cache line holds all a malloc or a free of the class
- * touches in the heap; slabs point at their owner's cache of their class
- * (slab.h), so a free reaches it in one load. */
-typedef struct hak_tiny_cache {
-    void **top;
-    void **end;
-    void **base;
-    /* Frees pushed into this cache: the one counter on a fast path
-     * (mallocs are derived from it, see runtime/stats.c).  Kept as the
-     * frees left in the current free period, which one decrement of 16
-     * bits both counts and tests (tiers/tiny.h), and the periods completed
-     * (48 bits: hi, lo); hak_heap_local_frees adds them up.  Set up by the
-     * first hak_tiny_set_cap. */
-    uint16_t free_countdown;
-    uint16_t free_periods_hi;
-    uint32_t free_periods_lo;
-} hak_tiny_cache;
-
-#define HAK_TINY_CACHE_WORDS (sizeof(hak_tiny_cache) / sizeof(void *))
+#define HAK_CACHE_WORDS (sizeof(hak_cache) / sizeof(void *))
 
 typedef struct hak_heap {
     /* ---- HOT: touched by the fast paths ---- */
-    hak_tiny_cache tiny[HAK_TINY_CLASSES];
-    uint32_t mid_head[HAK_MID_CLASSES];  /* next slot to push */
-    uint32_t mid_count[HAK_MID_CLASSES];
-    uint32_t mid_cap[HAK_MID_CLASSES];
-    /* Frees pushed into the Mid rings, kept as hak_tiny_cache keeps them:
-     * the frees left in the current free period and the periods completed.
-     * Set up by hak_thread_apply_options. */
-    uint16_t mid_free_countdown[HAK_MID_CLASSES];
-    uint64_t mid_free_periods[HAK_MID_CLASSES];
+    /* Every small class's cache (small/cache.h): Tiny classes over
+     * tiny_slots, Mid classes over mid_slots. */
+    hak_cache cache[HAK_SMALL_CLASSES];
     /* For every size 0..HAK_TINY_MAX, the index of its class's cache in
-     * `tiny` counted in words (class * HAK_TINY_CACHE_WORDS), copied into
+     * `cache` counted in words (class * HAK_CACHE_WORDS), copied into
      * the heap so that malloc reaches it with the heap pointer it already
      * holds and addresses the cache without a multiplication.  All zero in
      * hak_heap_empty: see front/api.h. */
@@ -176,28 +145,18 @@ typedef struct hak_heap {
     uint64_t generation;        /* times this heap was (re)used */
 } hak_heap;
 
-/* Frees pushed into h's cache of class cls (see hak_tiny_cache's
+/* Frees pushed into h's cache of class cls (see hak_cache's
  * free_countdown).  Racy reads by stats and the learner (runtime/stats.c):
  * a sum torn across a period's end is off by one period at most, once. */
 hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
 {
-    if (cls >= HAK_TINY_CLASSES) {
-        unsigned m = cls - HAK_TINY_CLASSES;
-        uint16_t left = *(const volatile uint16_t *)&h->mid_free_countdown[m];
-        uint64_t periods = *(const volatile uint64_t *)&h->mid_free_periods[m];
-        return periods * HAK_FREE_PERIOD + (left != 0 ? HAK_FREE_PERIOD - left : 0);
-    }
-    const volatile hak_tiny_cache *c = &h->tiny[cls];
-    if (c->end == NULL)
-        return 0; /* never set up: nothing pushed */
-    uint64_t periods = (uint64_t)c->free_periods_hi << 32 | c->free_periods_lo;
-    return periods * HAK_FREE_PERIOD + (HAK_FREE_PERIOD - c->free_countdown);
+    return hak_cache_frees(&h->cache[cls]);
 }
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */
-hak_inline hak_tiny_cache *hak_heap_tiny_cache_of(hak_heap *h, size_t size)
+hak_inline hak_cache *hak_heap_tiny_cache_of(hak_heap *h, size_t size)
 {
-    return (hak_tiny_cache *)((void **)h->tiny + h->tiny_cache_word[size]);
+    return (hak_cache *)((void **)h->cache + h->tiny_cache_word[size]);
 }
 
 extern HAK_TLS hak_heap *hak_heap_tls;

@@ -16,7 +16,7 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
     s->sized_max = ci->size - (hak_secure.canaries ? HAK_SECURE_TAIL : 0);
     s->capacity = ci->capacity;
     s->cls = (uint8_t)cls;
-    s->cache_off = hak_class_is_tiny(cls) ? (uint16_t)(offsetof(hak_heap, tiny) + cls * sizeof(hak_tiny_cache)) : 0;
+    s->cache_off = (uint16_t)(offsetof(hak_heap, cache) + cls * sizeof(hak_cache));
     /* Inverse of the odd part of the size mod 2^64 by Newton's iteration
      * (each step doubles the correct low bits: 3, 6, 12, 24, 48, 96). */
     unsigned tz = (unsigned)__builtin_ctz(ci->size);

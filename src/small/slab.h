@@ -97,7 +97,7 @@ typedef struct hak_slab {
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
     hak_block *free;                  /* local free list, encoded links */
-    /* A Tiny slab's class's cache in any heap: its byte offset in
+    /* The slab's class's cache in any heap: its byte offset in
      * struct hak_heap (small/heap.h), so a free reaches the freeing
      * thread's cache of the class with one load. */
     uint16_t cache_off;

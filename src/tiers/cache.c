@@ -1,7 +1,7 @@
 /*
  * cache.c - the miss and overflow protocol of the Tiny and Mid caches (see
- * cache.h).  The per-tier operations differ only in their data structure
- * (a stack, a ring), so they are picked by class here, once.
+ * cache.h).  Both tiers' caches are the same stack (small/cache.h); only
+ * the transfer cache is Tiny's alone.
  */
 #include "tiers/cache.h"
 
@@ -13,12 +13,12 @@
 
 static uint32_t cache_count(const hak_heap *h, unsigned cls)
 {
-    return hak_class_is_tiny(cls) ? hak_tiny_count(h, cls) : h->mid_count[cls - HAK_TINY_CLASSES];
+    return hak_cache_count(&h->cache[cls]);
 }
 
 static uint32_t cache_cap(const hak_heap *h, unsigned cls)
 {
-    return hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : h->mid_cap[cls - HAK_TINY_CLASSES];
+    return hak_cache_cap(&h->cache[cls]);
 }
 
 static void cache_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
@@ -26,23 +26,22 @@ static void cache_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
     if (hak_class_is_tiny(cls))
         hak_tiny_set_cap(h, cls, cap);
     else
-        h->mid_cap[cls - HAK_TINY_CLASSES] = cap;
+        hak_mid_set_cap(h, cls, cap);
 }
 
-static void cache_flush(hak_heap *h, unsigned cls, unsigned n)
+void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n)
 {
-    if (hak_class_is_tiny(cls))
-        hak_tiny_flush(h, cls, n);
-    else
-        hak_mid_flush(h, cls, n);
+    void *oldest[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
+    n = hak_cache_take_oldest(&h->cache[cls], oldest, n);
+    if (n == 0)
+        return;
+    hak_warm_pool_return_blocks(h, oldest, n);
+    h->cstats[cls].flush_blocks += n;
 }
 
 static void cache_fill(hak_heap *h, unsigned cls, void *const *blocks, unsigned n)
 {
-    if (hak_class_is_tiny(cls))
-        hak_tiny_fill(h, cls, blocks, n);
-    else
-        hak_mid_fill(h, cls, blocks, n);
+    hak_cache_fill(&h->cache[cls], blocks, n);
 }
 
 bool hak_cache_refill(hak_heap *h, unsigned cls)
@@ -59,7 +58,7 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
         /* Blocks other caches left: no slab is touched to hand them out. */
         unsigned got = hak_transfer_take(cls, tmp);
         if (got > 0) {
-            hak_tiny_fill(h, cls, tmp, got);
+            cache_fill(h, cls, tmp, got);
             hak_class_stats *st = &h->cstats[cls];
             st->warm_hits++;
             st->refills++;
@@ -91,11 +90,11 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
 static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
 {
     if (!hak_class_is_tiny(cls) || cache_cap(h, cls) == 0) {
-        cache_flush(h, cls, n);
+        hak_cache_flush(h, cls, n);
         return n;
     }
     void *oldest[HAK_TINY_CACHE_MAX];
-    n = hak_tiny_take_oldest(h, cls, oldest, n);
+    n = hak_cache_take_oldest(&h->cache[cls], oldest, n);
     h->cstats[cls].flush_blocks += n;
     unsigned foreign = hak_warm_pool_return_own(h, oldest, n);
     unsigned sent = 0;
@@ -132,7 +131,7 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
 {
     if (h->drain_cap[cls] != 0) {
         /* Draining: every cache-full of frees goes back at once. */
-        cache_flush(h, cls, cache_count(h, cls));
+        hak_cache_flush(h, cls, cache_count(h, cls));
         cache_fill(h, cls, &p, 1);
         return;
     }
@@ -149,7 +148,7 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
     if (to_slabs > 0 && ++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&
         cache_cap(h, cls) > cache_drain_cap(cls)) {
         h->drain_cap[cls] = cache_cap(h, cls);
-        cache_flush(h, cls, cache_count(h, cls));
+        hak_cache_flush(h, cls, cache_count(h, cls));
         cache_set_cap(h, cls, cache_drain_cap(cls));
     }
 }
@@ -157,5 +156,5 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
 void hak_cache_flush_all(hak_heap *h)
 {
     for (unsigned cls = 0; cls < HAK_SMALL_CLASSES; cls++)
-        cache_flush(h, cls, cache_count(h, cls));
+        hak_cache_flush(h, cls, cache_count(h, cls));
 }

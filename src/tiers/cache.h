@@ -1,8 +1,8 @@
 /*
  * cache.h - what happens when a Tiny or Mid cache cannot serve: the miss
  * (refill from the warm pool) and the overflow (flush half, or drain).
- * One protocol for both tiers; tiny.h and mid.h give the per-tier
- * operations.  The front (front/alloc.c) calls these at its one miss and
+ * One protocol for both tiers, whose caches are the same stack
+ * (small/cache.h); tiny.h and mid.h give each tier's slots.  The front (front/alloc.c) calls these at its one miss and
  * one overflow entry, after its safe point.
  *
  * Free-run drain: a class whose cache overflowed HAK_DRAIN_OVERFLOWS times
@@ -42,6 +42,8 @@
 bool hak_cache_refill(hak_heap *h, unsigned cls);
 /* p (validated, marked freed, counted) did not fit in the cache of cls. */
 void hak_cache_overflow(hak_heap *h, unsigned cls, void *p);
+/* The n oldest blocks of the cache of class cls back to their slabs. */
+void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n);
 /* Every Tiny and Mid cache of h back to the slabs (trim, thread exit). */
 void hak_cache_flush_all(hak_heap *h);
 
