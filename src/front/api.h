@@ -176,11 +176,7 @@ hak_inline void hak_api_free_sized(void *p, size_t expected)
         hak_block *b = p;
         b->mark = mark;
         hak_track_free(b, s->block_size);
-        /* Into this thread's cache of the class, whoever owns the slab. */
-        hak_heap *h = hak_heap_tls;
-        hak_cache *c = (hak_cache *)((char *)h + s->cache_off);
-        if (hak_unlikely(!hak_cache_push(c, b)))
-            hak_alloc_cache_overflow(h, c, b);
+        hak_api_small_free_local(s, b);
         return;
     }
     hak_api_free_segment(p, expected);
