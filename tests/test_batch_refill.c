@@ -7,7 +7,6 @@
 
 #include "small/heap.h"
 #include "small/remote_collect.h"
-#include "tiers/tiny.h"
 #include "os/os.h"
 #include "small/remote_free.h"
 #include "base/size_class.h"
@@ -125,13 +124,13 @@ Test(batch_refill, cache_refills_ramp_up_to_the_batch)
     cr_assert_gt(batch, page, "precondition: a page's worth is less than a batch");
     cr_assert_eq(h->cstats[cls].refills, 1);
     cr_assert_eq(h->cstats[cls].refill_blocks, page);
-    cr_assert_eq(hak_tiny_count(h, cls), page - 1);
+    cr_assert_eq(hak_heap_cache_count(h, cls), page - 1);
     /* Drain the cache each time: every next malloc refills once more. */
     static void *q[1024];
     unsigned n = 0;
     uint32_t want = page;
     for (unsigned refill = 2; refill <= 4; refill++) {
-        while (hak_tiny_count(h, cls) > 0)
+        while (hak_heap_cache_count(h, cls) > 0)
             q[n++] = hak_malloc(200);
         uint64_t before = h->cstats[cls].refill_blocks;
         q[n++] = hak_malloc(200);

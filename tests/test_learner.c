@@ -8,8 +8,6 @@
 #include "small/heap.h"
 #include "config/learned.h"
 #include "runtime/learner.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
 
 static const hak_learn_params params = {
     .miss_high = 50, .miss_low = 5, .cap_min = 8, .cap_max = 128, .dwell = 3, .min_allocs = 1000,
@@ -129,10 +127,10 @@ Test(learner, heaps_adopt_published_caps)
     void *p[600];
     for (int i = 0; i < 600; i++)
         p[i] = hak_malloc(64);
-    cr_assert_eq(hak_tiny_cap(h, c), 100);
-    cr_assert_eq(hak_mid_cap(h, HAK_TINY_CLASSES + 1), HAK_MID_RING_MAX, "clamped to the slots");
+    cr_assert_eq(hak_heap_cache_cap(h, c), 100);
+    cr_assert_eq(hak_heap_cache_cap(h, HAK_TINY_CLASSES + 1), HAK_MID_CACHE_MAX, "clamped to the slots");
     cr_assert_leq(h->batch[c], 50);
     for (int i = 0; i < 600; i++)
         hak_free(p[i]);
-    cr_assert_leq(hak_tiny_count(h, c), 100);
+    cr_assert_leq(hak_heap_cache_count(h, c), 100);
 }

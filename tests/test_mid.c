@@ -1,7 +1,8 @@
 /*
- * test_mid.c - the Mid tier: the per-thread ring (LIFO at the head, the
+ * test_mid.c - the Mid tier: the per-thread cache (LIFO at the top, the
  * oldest drained on overflow), bump runs over fresh pages, batched page
- * refill, and the shared lock-free page stacks under contention.
+ * refill, pages given back when a slab changes class, and the shared
+ * lock-free page stacks under contention.
  */
 #include "test_util.h"
 
@@ -11,7 +12,6 @@
 #include "small/heap.h"
 #include "small/lfstack.h"
 #include "tiers/cache.h"
-#include "tiers/mid.h"
 #include "small/segment.h"
 #include "base/size_class.h"
 
@@ -33,12 +33,12 @@ Test(mid, cache_overflow_drains_the_oldest)
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(2000);
     hak_heap *h = hak_heap_current();
-    hak_cache_flush(h, cls, hak_mid_count(h, cls));
-    uint32_t cap = hak_mid_cap(h, cls);
+    hak_cache_flush(h, cls, hak_heap_cache_count(h, cls));
+    uint32_t cap = hak_heap_cache_cap(h, cls);
     cr_assert_geq(cap, 2);
     for (uint32_t i = 0; i <= cap; i++)
         hak_free(p[i]);
-    cr_assert_eq(hak_mid_count(h, cls), cap - cap / 2 + 1);
+    cr_assert_eq(hak_heap_cache_count(h, cls), cap - cap / 2 + 1);
     /* The newest stayed, newest first. */
     for (uint32_t i = cap; i >= cap / 2; i--)
         cr_assert_eq(hak_malloc(2000), p[i], "slot %u", i);

@@ -5,7 +5,6 @@
 #include "test_util.h"
 
 #include "small/heap.h"
-#include "tiers/tiny.h"
 #include "config/options.h"
 
 static int64_t parse_ok(int id, const char *v)
@@ -85,6 +84,6 @@ Test(options, heaps_use_the_effective_values)
     hak_free(hak_malloc(8));
     hak_heap *h = hak_heap_current();
     for (unsigned c = 0; c < 32; c++)
-        cr_assert_eq(hak_tiny_cap(h, c), 16);
+        cr_assert_eq(hak_heap_cache_cap(h, c), 16);
     cr_assert_eq(h->warm_cap, 3);
 }

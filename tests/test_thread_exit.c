@@ -6,7 +6,6 @@
 #include "test_util.h"
 
 #include "small/heap.h"
-#include "tiers/tiny.h"
 #include "small/segment.h"
 #include "base/size_class.h"
 

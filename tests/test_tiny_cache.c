@@ -6,8 +6,6 @@
 #include "test_util.h"
 
 #include "small/heap.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
 #include "runtime/thread.h"
 #include "base/size_class.h"
 
@@ -27,12 +25,12 @@ Test(tiny_cache, counts_follow_malloc_and_free)
     unsigned cls = hak_tiny_class_of(100);
     void *p = hak_malloc(100);
     hak_heap *h = hak_heap_current();
-    uint32_t n = hak_tiny_count(h, cls);
+    uint32_t n = hak_heap_cache_count(h, cls);
     hak_free(p);
-    cr_assert_eq(hak_tiny_count(h, cls), n + 1);
-    cr_assert_eq(hak_tiny_cached(h, cls, n), p, "the newest block is on top");
+    cr_assert_eq(hak_heap_cache_count(h, cls), n + 1);
+    cr_assert_eq(hak_heap_cached(h, cls, n), p, "the newest block is on top");
     cr_assert_eq(hak_malloc(100), p);
-    cr_assert_eq(hak_tiny_count(h, cls), n);
+    cr_assert_eq(hak_heap_cache_count(h, cls), n);
 }
 
 Test(tiny_cache, cap_and_overflow_flush_oldest_half)
@@ -44,27 +42,27 @@ Test(tiny_cache, cap_and_overflow_flush_oldest_half)
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(64);
     h = hak_heap_current();
-    uint32_t cap = hak_tiny_cap(h, cls);
+    uint32_t cap = hak_heap_cache_cap(h, cls);
     cr_assert_geq(cap, 16);
     cr_assert_leq(cap, HAK_TINY_CACHE_MAX);
     /* Empty the cache by flushing what refills left there. */
     hak_thread_flush_caches(h);
-    cr_assert_eq(hak_tiny_count(h, cls), 0);
+    cr_assert_eq(hak_heap_cache_count(h, cls), 0);
     uint64_t flushed = h->cstats[cls].flush_blocks;
     for (uint32_t i = 0; i < cap; i++)
         hak_free(p[i]);
-    cr_assert_eq(hak_tiny_count(h, cls), cap);
+    cr_assert_eq(hak_heap_cache_count(h, cls), cap);
     cr_assert_eq(h->cstats[cls].flush_blocks, flushed, "no flush before the cap");
     hak_free(p[cap]);
     /* The oldest half went back to the slabs; the newest stayed. */
-    cr_assert_eq(hak_tiny_count(h, cls), cap - cap / 2 + 1);
+    cr_assert_eq(hak_heap_cache_count(h, cls), cap - cap / 2 + 1);
     cr_assert_eq(h->cstats[cls].flush_blocks, flushed + cap / 2);
-    cr_assert_eq(hak_tiny_cached(h, cls, 0), p[cap / 2]);
-    cr_assert_eq(hak_tiny_cached(h, cls, hak_tiny_count(h, cls) - 1), p[cap]);
+    cr_assert_eq(hak_heap_cached(h, cls, 0), p[cap / 2]);
+    cr_assert_eq(hak_heap_cached(h, cls, hak_heap_cache_count(h, cls) - 1), p[cap]);
     for (int i = cap + 1; i < N; i++)
         hak_free(p[i]);
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
-        cr_assert_leq(hak_tiny_count(h, c), hak_tiny_cap(h, c));
+        cr_assert_leq(hak_heap_cache_count(h, c), hak_heap_cache_cap(h, c));
 }
 
 /* A run of frees (overflows with no refill between them) drains the cache:
@@ -78,8 +76,8 @@ static void drain_case(size_t size)
     for (int i = 0; i < N; i++)
         p[i] = hak_malloc(size);
     hak_heap *h = hak_heap_current();
-    uint32_t cap = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls)
-                                          : hak_mid_cap(h, cls);
+    uint32_t cap = hak_class_is_tiny(cls) ? hak_heap_cache_cap(h, cls)
+                                          : hak_heap_cache_cap(h, cls);
     uint64_t flushed = h->cstats[cls].flush_blocks;
     uint64_t rng = size;
     for (int i = N; i > 1; i--) {
@@ -90,8 +88,8 @@ static void drain_case(size_t size)
     }
     for (int i = 0; i < N; i++)
         hak_free(p[i]);
-    uint32_t count = hak_class_is_tiny(cls) ? hak_tiny_count(h, cls)
-                                            : hak_mid_count(h, cls);
+    uint32_t count = hak_class_is_tiny(cls) ? hak_heap_cache_count(h, cls)
+                                            : hak_heap_cache_count(h, cls);
     uint32_t drain_cap = hak_class_is_tiny(cls) ? HAK_DRAIN_CAP_TINY : HAK_DRAIN_CAP_MID;
     cr_assert_leq(count, drain_cap, "%zu B: %u blocks still cached after a run of %d frees", size,
                   count, N);
@@ -110,7 +108,7 @@ static void drain_case(size_t size)
     cr_assert_eq(h->drain_cap[cls], 0, "the miss ended the drain");
     for (uint32_t i = 0; i < count; i++)
         hak_free(kept[i]);
-    uint32_t now = hak_class_is_tiny(cls) ? hak_tiny_cap(h, cls) : hak_mid_cap(h, cls);
+    uint32_t now = hak_class_is_tiny(cls) ? hak_heap_cache_cap(h, cls) : hak_heap_cache_cap(h, cls);
     cr_assert_eq(now, cap, "the cap is back");
     /* Alternating malloc and free is no run: it stays in the cache. */
     uint64_t before = h->cstats[cls].flush_blocks;
@@ -135,12 +133,12 @@ Test(tiny_cache, caps_scale_with_size)
     hak_free(hak_malloc(1));
     hak_heap *h = hak_heap_current();
     for (unsigned c = 0; c < HAK_TINY_CLASSES; c++) {
-        cr_assert_geq(hak_tiny_cap(h, c), 16);
-        cr_assert_leq(hak_tiny_cap(h, c), 64);
-        cr_assert_leq(h->batch[c], hak_tiny_cap(h, c) / 2);
+        cr_assert_geq(hak_heap_cache_cap(h, c), 16);
+        cr_assert_leq(hak_heap_cache_cap(h, c), 64);
+        cr_assert_leq(h->batch[c], hak_heap_cache_cap(h, c) / 2);
         cr_assert_geq(h->batch[c], 1);
         if (c > 0)
-            cr_assert_leq(hak_tiny_cap(h, c), hak_tiny_cap(h, c - 1));
+            cr_assert_leq(hak_heap_cache_cap(h, c), hak_heap_cache_cap(h, c - 1));
     }
 }
 

@@ -9,7 +9,6 @@
 #include "small/heap.h"
 #include "small/remote_collect.h"
 #include "small/transfer.h"
-#include "tiers/tiny.h"
 
 static size_t retained(void) { return hak_retained_get(); }
 
@@ -64,7 +63,7 @@ Test(transfer, a_consumers_frees_come_back_to_the_producer, .timeout = 60)
     uint64_t refills = h->cstats[cls].refill_blocks;
     /* Take what our cache holds, then as many again: the misses are
      * served by batches the consumer left. */
-    unsigned in_cache = hak_tiny_count(h, cls);
+    unsigned in_cache = hak_heap_cache_count(h, cls);
     static void *again[N];
     unsigned n = in_cache + 4 * HAK_TRANSFER_BATCH;
     for (unsigned i = 0; i < n; i++)

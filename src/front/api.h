@@ -22,8 +22,6 @@
 #include "base/segment_map.h"
 #include "base/track.h"
 #include "small/heap.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
 
 /* alloc.c */
 /* malloc(size), size <= HAK_MID_MAX, missed its cache. */

@@ -36,31 +36,6 @@
 #include "os/os.h"
 #include "runtime/purge.h"
 #include "small/warm_pool.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
-
-static uint32_t ph_cache_count(const hak_heap *h, unsigned cls)
-{
-    return hak_cache_count(&h->cache[cls]);
-}
-
-static uint32_t ph_cache_cap(const hak_heap *h, unsigned cls)
-{
-    return hak_cache_cap(&h->cache[cls]);
-}
-
-static void ph_cache_fill(hak_heap *h, unsigned cls, void *const *blocks, uint32_t n)
-{
-    hak_cache_fill(&h->cache[cls], blocks, n);
-}
-
-static void ph_cache_close(hak_heap *h, unsigned cls)
-{
-    if (hak_class_is_tiny(cls))
-        hak_tiny_set_cap(h, cls, 0);
-    else
-        hak_mid_set_cap(h, cls, 0);
-}
 
 void hak_prof_heap_attach(hak_heap *h)
 {
@@ -73,14 +48,14 @@ void hak_prof_heap_attach(hak_heap *h)
         ph->big_left = (int64_t)hak_prof_draw_bytes(&ph->rng, hak_prof_rate()) + 1;
     }
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
-        uint32_t cap = ph_cache_cap(h, c);
+        uint32_t cap = hak_heap_cache_cap(h, c);
         ph->window_cap[c] = cap < HAK_PROF_WINDOW_MAX ? cap : HAK_PROF_WINDOW_MAX;
         ph->stash_cap[c] = 2 * ph->window_cap[c];
         /* A new or reused heap has empty caches and stashes. */
-        ph->window[c] = ph_cache_count(h, c);
+        ph->window[c] = hak_heap_cache_count(h, c);
         ph->stashed[c] = 0;
         ph->left[c] = hak_prof_draw_blocks(&ph->rng, hak_prof_rate(), hak_classes[c].size);
-        ph_cache_close(h, c);
+        hak_heap_set_cap(h, c, 0);
     }
     h->prof = ph;
 }
@@ -88,7 +63,7 @@ void hak_prof_heap_attach(hak_heap *h)
 /* The blocks of the last window that were handed out since. */
 static void ph_account(hak_heap *h, struct hak_prof_heap *ph, unsigned cls)
 {
-    uint32_t count = ph_cache_count(h, cls);
+    uint32_t count = hak_heap_cache_count(h, cls);
     uint32_t popped = ph->window[cls] > count ? ph->window[cls] - count : 0;
     /* left > window always (the window stops short of the sample). */
     ph->left[cls] = ph->left[cls] > popped ? ph->left[cls] - popped : 1;
@@ -120,11 +95,11 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
     /* This block, then a window that ends before the next sample. */
     uint64_t room = ph->left[cls] - 1;
     uint32_t window = room < ph->window_cap[cls] ? (uint32_t)room : ph->window_cap[cls];
-    uint32_t need = 1 + window - ph_cache_count(h, cls);
+    uint32_t need = 1 + window - hak_heap_cache_count(h, cls);
     /* The stash's newest blocks go straight into the cache. */
     uint32_t from_stash = ph->stashed[cls] < need ? ph->stashed[cls] : need;
     ph->stashed[cls] -= from_stash;
-    ph_cache_fill(h, cls, ph->stash[cls] + ph->stashed[cls], from_stash);
+    hak_cache_fill(&h->cache[cls], ph->stash[cls] + ph->stashed[cls], from_stash);
     uint32_t got = from_stash;
     if (got < need) {
         void *fresh[HAK_PROF_WINDOW_MAX + 1];
@@ -133,7 +108,7 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
         if (n == 0 && got == 0 && hak_purge_all() > 0)
             n = hak_warm_pool_refill(h, cls, fresh, want);
         uint32_t use = n < need - got ? n : need - got;
-        ph_cache_fill(h, cls, fresh, use);
+        hak_cache_fill(&h->cache[cls], fresh, use);
         got += use;
         for (unsigned i = use; i < n; i++) {
             if (ph->stashed[cls] == HAK_PROF_STASH_MAX)
@@ -146,7 +121,7 @@ HAK_FRAME void *hak_prof_small_miss(hak_heap *h, unsigned cls)
         return NULL;
     }
     void *p = hak_cache_pop(&h->cache[cls], hak_classes[cls].size);
-    ph->window[cls] = ph_cache_count(h, cls);
+    ph->window[cls] = hak_heap_cache_count(h, cls);
     if (sampled)
         hak_prof_sample(p, hak_classes[cls].size);
     return p;

@@ -27,7 +27,6 @@
 #include "small/segment.h"
 #include "tiers/huge.h"
 #include "tiers/large.h"
-#include "tiers/tiny.h"
 #include "tiers/zero.h"
 
 static uint64_t stats_load(_Atomic uint64_t *c)

@@ -23,8 +23,6 @@
 #include "small/warm_pool.h"
 #include "tiers/cache.h"
 #include "tiers/large.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
 
 static pthread_key_t thread_key;
 static bool thread_key_ready;
@@ -56,13 +54,13 @@ void hak_thread_apply_options(hak_heap *h)
             cap = by_bytes < tiny_cap ? by_bytes : tiny_cap;
             if (cap < 16 && tiny_cap >= 16)
                 cap = 16;
-            hak_tiny_set_cap(h, c, cap);
+            hak_heap_set_cap(h, c, cap);
         } else {
             uint32_t by_bytes = 131072 / size;
             cap = by_bytes < mid_cap ? by_bytes : mid_cap;
             if (cap < 2 && mid_cap >= 2)
                 cap = 2;
-            hak_mid_set_cap(h, c, cap);
+            hak_heap_set_cap(h, c, cap);
         }
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
@@ -72,7 +70,7 @@ void hak_thread_apply_options(hak_heap *h)
         h->drain_cap[c] = 0;
         h->free_run[c] = 0;
         /* Growth (tiers/cache.h): up to twice the configured cap. */
-        uint32_t slots = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX;
+        uint32_t slots = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX;
         uint32_t ceiling = 2 * (hak_class_is_tiny(c) ? tiny_cap : mid_cap);
         h->cap_ceiling[c] = ceiling < slots ? ceiling : slots;
         h->grow_mark[c] = HAK_CACHE_NO_OVERFLOW;
@@ -103,9 +101,9 @@ static void thread_apply_learned(hak_heap *h)
         if (cap == 0)
             continue;
         if (hak_class_is_tiny(c))
-            hak_tiny_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
+            hak_heap_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
         else
-            hak_mid_set_cap(h, c, cap < HAK_MID_RING_MAX ? cap : HAK_MID_RING_MAX);
+            hak_heap_set_cap(h, c, cap < HAK_MID_CACHE_MAX ? cap : HAK_MID_CACHE_MAX);
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
         h->drain_cap[c] = 0; /* a drain in progress ends with the new cap */

@@ -32,7 +32,7 @@
 #include "small/slab.h"
 
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (runtime cap <= this) */
-#define HAK_MID_RING_MAX    64  /* slots per Mid ring, a power of two */
+#define HAK_MID_CACHE_MAX   64  /* slots per Mid class (runtime cap <= this) */
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
 #define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid cache */
@@ -97,7 +97,7 @@ typedef struct hak_heap {
      * hak_heap_empty: see front/api.h. */
     uint8_t tiny_cache_word[HAK_TINY_MAX + 1];
     void *tiny_slots[HAK_TINY_CLASSES][HAK_TINY_CACHE_MAX];
-    void *mid_slots[HAK_MID_CLASSES][HAK_MID_RING_MAX];
+    void *mid_slots[HAK_MID_CLASSES][HAK_MID_CACHE_MAX];
     hak_class_stats cstats[HAK_SMALL_CLASSES];
 
     /* ---- WARM / slow path ---- */
@@ -151,6 +151,32 @@ typedef struct hak_heap {
 hak_inline uint64_t hak_heap_local_frees(const hak_heap *h, unsigned cls)
 {
     return hak_cache_frees(&h->cache[cls]);
+}
+
+/* h's cache of class cls: blocks it holds, its cap, its i-th oldest. */
+hak_inline uint32_t hak_heap_cache_count(const hak_heap *h, unsigned cls)
+{
+    return hak_cache_count(&h->cache[cls]);
+}
+
+hak_inline uint32_t hak_heap_cache_cap(const hak_heap *h, unsigned cls)
+{
+    return hak_cache_cap(&h->cache[cls]);
+}
+
+hak_inline void *hak_heap_cached(const hak_heap *h, unsigned cls, unsigned i)
+{
+    return h->cache[cls].end[-1 - (int)i];
+}
+
+/* Set the cap of h's cache of class cls, a number of the class's slots
+ * (tiny_slots or mid_slots); the first call also makes it empty. */
+hak_inline void hak_heap_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
+{
+    void **slots_end = hak_class_is_tiny(cls)
+                           ? h->tiny_slots[cls] + HAK_TINY_CACHE_MAX
+                           : h->mid_slots[cls - HAK_TINY_CLASSES] + HAK_MID_CACHE_MAX;
+    hak_cache_set_cap(&h->cache[cls], slots_end, cap);
 }
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */

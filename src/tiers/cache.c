@@ -8,30 +8,10 @@
 #include "small/remote_free.h"
 #include "small/transfer.h"
 #include "small/warm_pool.h"
-#include "tiers/mid.h"
-#include "tiers/tiny.h"
-
-static uint32_t cache_count(const hak_heap *h, unsigned cls)
-{
-    return hak_cache_count(&h->cache[cls]);
-}
-
-static uint32_t cache_cap(const hak_heap *h, unsigned cls)
-{
-    return hak_cache_cap(&h->cache[cls]);
-}
-
-static void cache_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
-{
-    if (hak_class_is_tiny(cls))
-        hak_tiny_set_cap(h, cls, cap);
-    else
-        hak_mid_set_cap(h, cls, cap);
-}
 
 void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n)
 {
-    void *oldest[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
+    void *oldest[HAK_TINY_CACHE_MAX > HAK_MID_CACHE_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX];
     n = hak_cache_take_oldest(&h->cache[cls], oldest, n);
     if (n == 0)
         return;
@@ -39,26 +19,21 @@ void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n)
     h->cstats[cls].flush_blocks += n;
 }
 
-static void cache_fill(hak_heap *h, unsigned cls, void *const *blocks, unsigned n)
-{
-    hak_cache_fill(&h->cache[cls], blocks, n);
-}
-
 bool hak_cache_refill(hak_heap *h, unsigned cls)
 {
     if (h->drain_cap[cls] != 0) { /* the free run is over */
-        cache_set_cap(h, cls, h->drain_cap[cls]);
+        hak_heap_set_cap(h, cls, h->drain_cap[cls]);
         h->drain_cap[cls] = 0;
     }
     h->free_run[cls] = 0;
-    if (cache_count(h, cls) != 0)
+    if (hak_heap_cache_count(h, cls) != 0)
         return true;
-    void *tmp[HAK_TINY_CACHE_MAX > HAK_MID_RING_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_RING_MAX];
-    if (hak_class_is_tiny(cls) && cache_cap(h, cls) != 0) {
+    void *tmp[HAK_TINY_CACHE_MAX > HAK_MID_CACHE_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX];
+    if (hak_class_is_tiny(cls) && hak_heap_cache_cap(h, cls) != 0) {
         /* Blocks other caches left: no slab is touched to hand them out. */
         unsigned got = hak_transfer_take(cls, tmp);
         if (got > 0) {
-            cache_fill(h, cls, tmp, got);
+            hak_cache_fill(&h->cache[cls], tmp, got);
             hak_class_stats *st = &h->cstats[cls];
             st->warm_hits++;
             st->refills++;
@@ -74,7 +49,7 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
         return false;
     if (h->refill_ramp[cls] < h->batch[cls])
         h->refill_ramp[cls] *= 2;
-    cache_fill(h, cls, tmp, got);
+    hak_cache_fill(&h->cache[cls], tmp, got);
     return true;
 }
 
@@ -89,7 +64,7 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
  * to slabs or owners. */
 static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
 {
-    if (!hak_class_is_tiny(cls) || cache_cap(h, cls) == 0) {
+    if (!hak_class_is_tiny(cls) || hak_heap_cache_cap(h, cls) == 0) {
         hak_cache_flush(h, cls, n);
         return n;
     }
@@ -113,10 +88,10 @@ static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
 /* See "Growth" in cache.h. */
 static void cache_grow(hak_heap *h, unsigned cls)
 {
-    uint32_t cap = cache_cap(h, cls);
+    uint32_t cap = hak_heap_cache_cap(h, cls);
     uint32_t grown = cap * 2 < h->cap_ceiling[cls] ? cap * 2 : h->cap_ceiling[cls];
     if (grown > cap)
-        cache_set_cap(h, cls, grown);
+        hak_heap_set_cap(h, cls, grown);
 }
 
 /* The cap of a class while it drains: a few blocks, so that a drained
@@ -131,8 +106,8 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
 {
     if (h->drain_cap[cls] != 0) {
         /* Draining: every cache-full of frees goes back at once. */
-        hak_cache_flush(h, cls, cache_count(h, cls));
-        cache_fill(h, cls, &p, 1);
+        hak_cache_flush(h, cls, hak_heap_cache_count(h, cls));
+        hak_cache_fill(&h->cache[cls], &p, 1);
         return;
     }
     /* An earlier overflow, then misses, then this one: ping-pong. */
@@ -141,20 +116,20 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
         cache_grow(h, cls);
     h->grow_mark[cls] = misses;
     /* Keep the newest half (count may exceed a cap lowered since). */
-    unsigned to_slabs = cache_shed(h, cls, cache_count(h, cls) - cache_cap(h, cls) / 2);
-    cache_fill(h, cls, &p, 1);
+    unsigned to_slabs = cache_shed(h, cls, hak_heap_cache_count(h, cls) - hak_heap_cache_cap(h, cls) / 2);
+    hak_cache_fill(&h->cache[cls], &p, 1);
     /* A run of frees that the transfer cache cannot take either (it decays
      * by itself) goes back to the slabs from now on. */
     if (to_slabs > 0 && ++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&
-        cache_cap(h, cls) > cache_drain_cap(cls)) {
-        h->drain_cap[cls] = cache_cap(h, cls);
-        hak_cache_flush(h, cls, cache_count(h, cls));
-        cache_set_cap(h, cls, cache_drain_cap(cls));
+        hak_heap_cache_cap(h, cls) > cache_drain_cap(cls)) {
+        h->drain_cap[cls] = hak_heap_cache_cap(h, cls);
+        hak_cache_flush(h, cls, hak_heap_cache_count(h, cls));
+        hak_heap_set_cap(h, cls, cache_drain_cap(cls));
     }
 }
 
 void hak_cache_flush_all(hak_heap *h)
 {
     for (unsigned cls = 0; cls < HAK_SMALL_CLASSES; cls++)
-        hak_cache_flush(h, cls, cache_count(h, cls));
+        hak_cache_flush(h, cls, hak_heap_cache_count(h, cls));
 }

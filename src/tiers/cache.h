@@ -2,8 +2,9 @@
  * cache.h - what happens when a Tiny or Mid cache cannot serve: the miss
  * (refill from the warm pool) and the overflow (flush half, or drain).
  * One protocol for both tiers, whose caches are the same stack
- * (small/cache.h); tiny.h and mid.h give each tier's slots.  The front (front/alloc.c) calls these at its one miss and
- * one overflow entry, after its safe point.
+ * (small/cache.h) over each class's slots in the heap (small/heap.h).
+ * The front (front/alloc.c) calls these at its one miss and one overflow
+ * entry, after its safe point.
  *
  * Free-run drain: a class whose cache overflowed HAK_DRAIN_OVERFLOWS times
  * with no refill in between is in a run of frees (a structure being torn
