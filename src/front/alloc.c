@@ -334,7 +334,7 @@ HAK_FRAME void *hak_alloc_small_miss(unsigned cls)
 
 /* A free period of h's cache of class cls ended: a safe point, reached
  * every HAK_FREE_PERIOD frees of a class even by a thread whose mallocs
- * and frees all hit its caches (small/heap.h).  The push is complete. */
+ * and frees all hit its caches (small/cache.h).  The push is complete. */
 static void alloc_free_period_end(hak_heap *h, unsigned cls, const void *caller)
 {
     hak_cache_next_period(&h->cache[cls]);

@@ -18,9 +18,9 @@
  *
  * This floor keeps the struct, the TLS pointer, the registry of every heap
  * and the pool of released ones; a heap's life with its thread (creation on
- * first use, options, trim, exit) is runtime/thread.c.  The caches' fields
- * are the tiers' (small/cache.h, tiers/large.h), laid out here
- * so that one TLS load reaches all of them.
+ * first use, options, trim, exit) is runtime/thread.c.  The caches (the
+ * Tiny and Mid ones, small/cache.h; Large's run cache, tiers/large.h) are
+ * laid out here so that one TLS load reaches all of them.
  */
 #ifndef HAK_HEAP_H
 #define HAK_HEAP_H
