@@ -1,5 +1,6 @@
 #!/bin/sh
-# CI for the fuzz targets: build them (make fuzz) in BUILD_DIR, then run each
+# CI for the fuzz targets: build them (make fuzz) in BUILD_DIR, run the
+# poisoning hooks' own stress (fuzz/track_handover.c, seconds), then run each
 # target for FUZZ_CI_SECONDS (60) with libFuzzer and as long with AFL++, and
 # fuzz_ops once more with libFuzzer under profile = secure (its checked
 # path): about 5 minutes in all, plus the build; then the ClusterFuzzLite
@@ -26,6 +27,8 @@ make -C "$build" -j"$(nproc)" fuzz >/dev/null
 export FUZZ_BUILD="$build"
 export FUZZ_FINDINGS="${FUZZ_FINDINGS:-$build/fuzz/findings}"
 failed=""
+printf '\n==== track_handover (poison of memory passed between threads)\n'
+"$build/fuzz/track_handover" || failed="$failed track_handover"
 for target in fuzz_ops fuzz_config; do
     for engine in libfuzzer afl; do
         printf '\n==== %s with %s, %ss\n' "$target" "$engine" "$seconds"

@@ -5,6 +5,11 @@
  * fuzzing build) a block is poisoned while it is free, so a use after free
  * through hakmem is reported by ASan; hakmem's own reads and writes of the
  * two header words of a free block are bracketed by open/close.
+ *
+ * Memory other threads can take (a run given back to a shared pool, a
+ * block pushed where another heap can pop it) is poisoned before it is
+ * published, never after: its next owner unpoisons it once taken, and a
+ * late poison would land on that owner's live block.
  */
 #ifndef HAK_TRACK_H
 #define HAK_TRACK_H

@@ -330,6 +330,11 @@ static void *huge_arena_realloc(void *p, size_t size)
             hak_lock_acquire(&huge_arena_pool.lock);
             if (want < have) {
                 arena->run_pages[i] = (uint16_t)want;
+                /* Poisoned before the pages are given back: once the lock
+                 * is released another thread may take and unpoison them
+                 * (base/track.h). */
+                hak_track_free((char *)p + ((size_t)want << HUGE_ARENA_PAGE_SHIFT),
+                               (size_t)(have - want) << HUGE_ARENA_PAGE_SHIFT);
                 hak_runs_give_back(&huge_arena_pool, arena, i + want, have - want,
                                    hak_os_coarse_ms());
                 ok = true;
@@ -340,9 +345,7 @@ static void *huge_arena_realloc(void *p, size_t size)
         }
         if (ok) {
             size_t usable = (size_t)want << HUGE_ARENA_PAGE_SHIFT;
-            if (want < have)
-                hak_track_free((char *)p + usable, old_usable - usable);
-            else
+            if (want > have)
                 hak_track_alloc(p, usable);
             hak_runs_note_request(arena, i, size, 0);
             hak_stat_add(&hak_gstats.huge_bytes, usable);
