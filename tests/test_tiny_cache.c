@@ -174,3 +174,89 @@ Test(tiny_cache, no_duplicates_under_churn)
     cr_assert_eq(st.tiers[HAK_TIER_TINY].allocs, st.tiers[HAK_TIER_TINY].frees);
     cr_assert_eq(st.tiers[HAK_TIER_TINY].bytes_in_use, 0);
 }
+
+/* Growth for runs of the thread's own blocks: `rounds` times, allocate n
+ * blocks of `size` and free them in the same order (glibc's malloc
+ * benchmark).  Returns the class. */
+static unsigned own_batches(size_t size, unsigned n, unsigned rounds)
+{
+    static void *p[1024];
+    unsigned cls = hak_tiny_class_of(size);
+    for (unsigned r = 0; r < rounds; r++) {
+        for (unsigned i = 0; i < n; i++) {
+            p[i] = hak_malloc(size);
+            cr_assert_not_null(p[i]);
+            test_fill(p[i], size, i);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            cr_assert(test_check(p[i], size, i), "block %u of round %u corrupted", i, r);
+            hak_free(p[i]);
+        }
+    }
+    return cls;
+}
+
+Test(tiny_cache, batches_of_own_blocks_grow_the_cache_past_twice_its_cap)
+{
+    unsigned cls = own_batches(64, 400, 12);
+    hak_heap *h = hak_heap_current();
+    uint32_t cap = hak_heap_cache_cap(h, cls);
+    cr_assert_gt(cap, h->cap_ceiling[cls], "cap %u not past the ordinary ceiling %u", cap,
+                 h->cap_ceiling[cls]);
+    cr_assert_geq(cap, 400, "a batch of 400 does not fit a cap of %u", cap);
+    cr_assert_leq(cap, HAK_TINY_GROWN_MAX);
+    cr_assert_leq((size_t)cap * 64, HAK_CACHE_GROWTH_BYTES);
+    /* The grown cache holds the whole batch: no block goes to a slab or
+     * comes from one any more. */
+    uint64_t flushed = h->cstats[cls].flush_blocks, refills = h->cstats[cls].refills;
+    own_batches(64, 400, 3);
+    cr_assert_eq(h->cstats[cls].flush_blocks, flushed, "blocks left the grown cache");
+    cr_assert_eq(h->cstats[cls].refills, refills, "the grown cache was refilled");
+    /* Trimmed, the cache is empty; set back to its configured cap, it
+     * returns to its ordinary slots. */
+    hak_thread_flush_caches(h);
+    cr_assert_eq(hak_heap_cache_count(h, cls), 0);
+    hak_heap_set_cap(h, cls, 64);
+    cr_assert_eq(h->cache[cls].end, h->tiny_slots[cls] + HAK_TINY_CACHE_MAX);
+    own_batches(64, 100, 2);
+}
+
+Test(tiny_cache, a_grown_cache_of_larger_blocks_stops_at_its_byte_budget)
+{
+    unsigned cls = own_batches(1024, 400, 12);
+    hak_heap *h = hak_heap_current();
+    /* Each run of 400 frees ends in a drain here: the cap to come back. */
+    uint32_t cap = h->drain_cap[cls] != 0 ? h->drain_cap[cls] : hak_heap_cache_cap(h, cls);
+    cr_assert_leq((size_t)cap * 1024, HAK_CACHE_GROWTH_BYTES, "cap %u of 1 KiB blocks", cap);
+    cr_assert_geq(cap, h->cap_ceiling[cls], "it grew as any ping-pong does: cap %u, ceiling %u", cap,
+                  h->cap_ceiling[cls]);
+}
+
+/* Blocks of another thread's slabs in the cache's overflows take a grown
+ * cache back to the ordinary ceiling and keep it there: a cache that holds
+ * other heaps' blocks keeps them from their owners. */
+static void *alloc_batch_elsewhere(void *arg)
+{
+    void **p = arg;
+    for (unsigned i = 0; i < 400; i++)
+        p[i] = hak_malloc(64);
+    return NULL;
+}
+
+Test(tiny_cache, foreign_blocks_keep_growth_at_the_ordinary_ceiling)
+{
+    static void *p[400];
+    unsigned cls = own_batches(64, 400, 12);
+    hak_heap *h = hak_heap_current();
+    cr_assert_gt(hak_heap_cache_cap(h, cls), h->cap_ceiling[cls], "grown first");
+    for (unsigned r = 0; r < 12; r++) {
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, alloc_batch_elsewhere, p), 0);
+        cr_assert_eq(pthread_join(t, NULL), 0);
+        for (unsigned i = 0; i < 400; i++)
+            hak_free(p[i]);
+        own_batches(64, 400, 1);
+    }
+    cr_assert_leq(hak_heap_cache_cap(h, cls), h->cap_ceiling[cls]);
+    cr_assert_leq(h->cap_ceiling[cls], HAK_TINY_CACHE_MAX);
+}

@@ -69,10 +69,24 @@ void hak_thread_apply_options(hak_heap *h)
         h->refill_ramp[c] = page == 0 ? 1 : page < h->batch[c] ? page : h->batch[c];
         h->drain_cap[c] = 0;
         h->free_run[c] = 0;
-        /* Growth (tiers/cache.h): up to twice the configured cap. */
+        /* Growth (tiers/cache.h): up to twice the configured cap, and for
+         * runs of own blocks on to eight times it within
+         * HAK_CACHE_GROWTH_BYTES of blocks (small/heap.h). */
         uint32_t slots = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX;
-        uint32_t ceiling = 2 * (hak_class_is_tiny(c) ? tiny_cap : mid_cap);
-        h->cap_ceiling[c] = ceiling < slots ? ceiling : slots;
+        uint32_t configured = hak_class_is_tiny(c) ? tiny_cap : mid_cap;
+        uint32_t ceiling = 2 * configured < slots ? 2 * configured : slots;
+        uint32_t own_run = ceiling;
+        if (hak_class_is_tiny(c)) {
+            uint32_t by_bytes = HAK_CACHE_GROWTH_BYTES / size;
+            own_run = by_bytes < 8 * configured ? by_bytes : 8 * configured;
+            if (own_run > HAK_TINY_GROWN_MAX)
+                own_run = HAK_TINY_GROWN_MAX;
+            if (own_run < ceiling)
+                own_run = ceiling;
+        }
+        h->cap_ceiling[c] = ceiling;
+        h->cap_ceiling_own_run[c] = own_run;
+        h->shed_foreign[c] = false;
         h->grow_mark[c] = HAK_CACHE_NO_OVERFLOW;
     }
     h->warm_cap = (uint32_t)hak_opt(HAK_OPT_WARM_POOL_MAX);

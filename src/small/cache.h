@@ -132,6 +132,17 @@ hak_inline void hak_cache_set_cap(hak_cache *c, void **slots_end, uint32_t cap)
     c->base = c->end - cap;
 }
 
+/* Move c's blocks, in order, to the slots ending at slots_end (room for
+ * them all): its cap is set again after. */
+hak_inline void hak_cache_move(hak_cache *c, void **slots_end)
+{
+    uint32_t count = hak_cache_count(c);
+    void **top = slots_end - count;
+    __builtin_memmove(top, c->top, count * sizeof(void *));
+    c->top = top;
+    c->end = slots_end;
+}
+
 /* Take the `n` oldest blocks out of c into out[] (fewer if it holds
  * fewer); returns how many.  The oldest are at the end: they are the
  * coldest in the CPU cache.  Oldest first, so each slab's free list gets

@@ -9,14 +9,24 @@
 #include "small/transfer.h"
 #include "small/warm_pool.h"
 
+/* The most blocks moved out of a cache in one step: the arrays that carry
+ * them live on the stack (2 KiB).  Half a grown cache is one step; a whole
+ * one, or more than half of one whose cap was lowered since, takes two. */
+#define CACHE_MOVE_MAX 256
+_Static_assert(CACHE_MOVE_MAX >= HAK_TRANSFER_BATCH, "a transfer batch fits a step");
+
 void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n)
 {
-    void *oldest[HAK_TINY_CACHE_MAX > HAK_MID_CACHE_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX];
-    n = hak_cache_take_oldest(&h->cache[cls], oldest, n);
-    if (n == 0)
-        return;
-    hak_warm_pool_return_blocks(h, oldest, n);
-    h->cstats[cls].flush_blocks += n;
+    void *oldest[CACHE_MOVE_MAX];
+    while (n > 0) {
+        unsigned k = hak_cache_take_oldest(&h->cache[cls], oldest,
+                                           n < CACHE_MOVE_MAX ? n : CACHE_MOVE_MAX);
+        if (k == 0)
+            return;
+        hak_warm_pool_return_blocks(h, oldest, k);
+        h->cstats[cls].flush_blocks += k;
+        n -= k;
+    }
 }
 
 bool hak_cache_refill(hak_heap *h, unsigned cls)
@@ -28,7 +38,8 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
     h->free_run[cls] = 0;
     if (hak_heap_cache_count(h, cls) != 0)
         return true;
-    void *tmp[HAK_TINY_CACHE_MAX > HAK_MID_CACHE_MAX ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX];
+    /* A refill moves a transfer batch or a class's batch (<= 64 blocks). */
+    void *tmp[CACHE_MOVE_MAX];
     if (hak_class_is_tiny(cls) && hak_heap_cache_cap(h, cls) != 0) {
         /* Blocks other caches left: no slab is touched to hand them out. */
         unsigned got = hak_transfer_take(cls, tmp);
@@ -68,28 +79,40 @@ static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
         hak_cache_flush(h, cls, n);
         return n;
     }
-    void *oldest[HAK_TINY_CACHE_MAX];
-    n = hak_cache_take_oldest(&h->cache[cls], oldest, n);
-    h->cstats[cls].flush_blocks += n;
-    unsigned foreign = hak_warm_pool_return_own(h, oldest, n);
-    unsigned sent = 0;
-    while (sent < foreign) {
-        unsigned k = foreign - sent < HAK_TRANSFER_BATCH ? foreign - sent : HAK_TRANSFER_BATCH;
-        if (!hak_transfer_put(cls, oldest + sent, k))
+    unsigned to_slabs = 0;
+    while (n > 0) {
+        void *oldest[CACHE_MOVE_MAX];
+        unsigned k = hak_cache_take_oldest(&h->cache[cls], oldest,
+                                           n < CACHE_MOVE_MAX ? n : CACHE_MOVE_MAX);
+        if (k == 0)
             break;
-        sent += k;
+        n -= k;
+        h->cstats[cls].flush_blocks += k;
+        unsigned foreign = hak_warm_pool_return_own(h, oldest, k);
+        unsigned sent = 0;
+        while (sent < foreign) {
+            unsigned b = foreign - sent < HAK_TRANSFER_BATCH ? foreign - sent : HAK_TRANSFER_BATCH;
+            if (!hak_transfer_put(cls, oldest + sent, b))
+                break;
+            sent += b;
+        }
+        h->cstats[cls].remote_frees += sent;
+        if (sent < foreign)
+            hak_remote_free_hand_over(h, oldest + sent, foreign - sent);
+        to_slabs += k - sent;
+        if (foreign > 0)
+            h->shed_foreign[cls] = true;
     }
-    h->cstats[cls].remote_frees += sent;
-    if (sent < foreign)
-        hak_remote_free_hand_over(h, oldest + sent, foreign - sent);
-    return n - sent;
+    return to_slabs;
 }
 
-/* See "Growth" in cache.h. */
-static void cache_grow(hak_heap *h, unsigned cls)
+/* See "Growth" in cache.h.  misses: since the class's previous overflow. */
+static void cache_grow(hak_heap *h, unsigned cls, uint64_t misses)
 {
     uint32_t cap = hak_heap_cache_cap(h, cls);
-    uint32_t grown = cap * 2 < h->cap_ceiling[cls] ? cap * 2 : h->cap_ceiling[cls];
+    bool own_run = misses >= HAK_GROWTH_RUN_MISSES && !h->shed_foreign[cls];
+    uint32_t ceiling = own_run ? h->cap_ceiling_own_run[cls] : h->cap_ceiling[cls];
+    uint32_t grown = cap * 2 < ceiling ? cap * 2 : ceiling;
     if (grown > cap)
         hak_heap_set_cap(h, cls, grown);
 }
@@ -113,11 +136,15 @@ void hak_cache_overflow(hak_heap *h, unsigned cls, void *p)
     /* An earlier overflow, then misses, then this one: ping-pong. */
     uint64_t misses = h->cstats[cls].slow_allocs;
     if (h->grow_mark[cls] != HAK_CACHE_NO_OVERFLOW && misses != h->grow_mark[cls])
-        cache_grow(h, cls);
+        cache_grow(h, cls, misses - h->grow_mark[cls]);
     h->grow_mark[cls] = misses;
     /* Keep the newest half (count may exceed a cap lowered since). */
     unsigned to_slabs = cache_shed(h, cls, hak_heap_cache_count(h, cls) - hak_heap_cache_cap(h, cls) / 2);
     hak_cache_fill(&h->cache[cls], &p, 1);
+    /* Other heaps' blocks in a cache grown for a run of own ones: back to
+     * the ordinary ceiling (see "Growth" in cache.h). */
+    if (h->shed_foreign[cls] && hak_heap_cache_cap(h, cls) > h->cap_ceiling[cls])
+        hak_heap_set_cap(h, cls, h->cap_ceiling[cls]);
     /* A run of frees that the transfer cache cannot take either (it decays
      * by itself) goes back to the slabs from now on. */
     if (to_slabs > 0 && ++h->free_run[cls] >= HAK_DRAIN_OVERFLOWS &&

@@ -27,9 +27,22 @@
  * a working set larger than its cache back and forth (a thread that frees
  * bursts of blocks and allocates them again later, typically blocks other
  * threads allocated).  Each such overflow doubles its cap, up to the heap's
- * ceiling for the class (twice the configured cap, within the slots), so
- * the blocks stay in the cache instead of going back to their slabs (and,
- * for other threads' blocks, to their owners) only to be fetched again.
+ * ceiling for the class, so the blocks stay in the cache instead of going
+ * back to their slabs (and, for other threads' blocks, to their owners)
+ * only to be fetched again.  The ceiling is twice the configured cap.  A
+ * class that only ever moved its own blocks (no overflow of it sent
+ * another heap's block away) and emptied its cache at least
+ * HAK_GROWTH_RUN_MISSES times between two overflows moves a batch of its
+ * own blocks: a few hundred allocated, then freed (glibc's malloc
+ * benchmark, a request's parse tree).  Its ceiling is up to eight times
+ * the configured cap, as long as that many blocks of the class come to at
+ * most HAK_CACHE_GROWTH_BYTES (small/heap.h), so that the batch stays in
+ * the cache, as in tcmalloc's growing thread caches, while a cache of
+ * 1 KiB blocks still stops at 128 of them.  Moving a block between a
+ * cache and its slab costs about 25 instructions each way, against 2 for
+ * a cache hit.  Blocks of other threads are kept out of this: held in a
+ * grown cache they would stay away from their owners' slabs (with a
+ * producer and a consumer, peak RSS rose by a third).
  */
 #ifndef HAK_CACHE_H
 #define HAK_CACHE_H
