@@ -139,6 +139,7 @@ Test(tiny_cache, caps_scale_with_size)
         cr_assert_geq(h->batch[c], 1);
         if (c > 0)
             cr_assert_leq(hak_heap_cache_cap(h, c), hak_heap_cache_cap(h, c - 1));
+        cr_assert_null(h->tiny_grown_end[c], "class %u has grown slots it never used", c);
     }
 }
 
@@ -206,6 +207,8 @@ Test(tiny_cache, batches_of_own_blocks_grow_the_cache_past_twice_its_cap)
     cr_assert_geq(cap, 400, "a batch of 400 does not fit a cap of %u", cap);
     cr_assert_leq(cap, HAK_TINY_GROWN_MAX);
     cr_assert_leq((size_t)cap * 64, HAK_CACHE_GROWTH_BYTES);
+    cr_assert_eq(h->cache[cls].end, h->tiny_grown_end[cls], "not in its grown slots");
+    cr_assert_null(h->tiny_grown_end[hak_tiny_class_of(1024)], "an unused class got grown slots");
     /* The grown cache holds the whole batch: no block goes to a slab or
      * comes from one any more. */
     uint64_t flushed = h->cstats[cls].flush_blocks, refills = h->cstats[cls].refills;

@@ -70,15 +70,14 @@ void hak_thread_apply_options(hak_heap *h)
         h->drain_cap[c] = 0;
         h->free_run[c] = 0;
         /* Growth (tiers/cache.h): up to twice the configured cap, and for
-         * runs of own blocks on to eight times it within
-         * HAK_CACHE_GROWTH_BYTES of blocks (small/heap.h). */
+         * runs of own blocks on to HAK_CACHE_GROWTH_BYTES of blocks
+         * (small/heap.h). */
         uint32_t slots = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX;
         uint32_t configured = hak_class_is_tiny(c) ? tiny_cap : mid_cap;
         uint32_t ceiling = 2 * configured < slots ? 2 * configured : slots;
         uint32_t own_run = ceiling;
-        if (hak_class_is_tiny(c)) {
-            uint32_t by_bytes = HAK_CACHE_GROWTH_BYTES / size;
-            own_run = by_bytes < 8 * configured ? by_bytes : 8 * configured;
+        if (hak_class_is_tiny(c) && configured != 0) {
+            own_run = HAK_CACHE_GROWTH_BYTES / size;
             if (own_run > HAK_TINY_GROWN_MAX)
                 own_run = HAK_TINY_GROWN_MAX;
             if (own_run < ceiling)

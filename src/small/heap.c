@@ -45,6 +45,17 @@ void *hak_meta_alloc(size_t size)
     return p;
 }
 
+bool hak_heap_grown_slots(hak_heap *h, unsigned cls)
+{
+    if (h->tiny_grown_end[cls] != NULL)
+        return true;
+    void **slots = hak_meta_alloc((HAK_TINY_GROWN_MAX + HAK_TINY_GROWN_PAD) * sizeof(void *));
+    if (slots == NULL)
+        return false;
+    h->tiny_grown_end[cls] = slots + HAK_TINY_GROWN_MAX;
+    return true;
+}
+
 hak_heap *hak_heap_first(void)
 {
     /* acquire: pairs with the release store that published the heap, so

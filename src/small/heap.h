@@ -34,18 +34,18 @@
 #define HAK_TINY_CACHE_MAX  128 /* slots per Tiny class (configured cap <= this) */
 #define HAK_MID_CACHE_MAX   64  /* slots per Mid class (runtime cap <= this) */
 /* Growth ("Growth" in tiers/cache.h) takes a Tiny cache past twice its
- * configured cap, up to eight times it, only for runs of the thread's own
- * blocks (at least HAK_GROWTH_RUN_MISSES misses between two overflows)
- * and only while the class's blocks it can hold stay within
- * HAK_CACHE_GROWTH_BYTES.  Such a cache moves to its class's slots in
- * tiny_grown_slots (HAK_TINY_GROWN_MAX of them), so that the slots every
- * thread uses stay as dense as before. */
+ * configured cap only for runs of the thread's own blocks (at least
+ * HAK_GROWTH_RUN_MISSES misses between two overflows), up to as many
+ * blocks as HAK_CACHE_GROWTH_BYTES holds (at most HAK_TINY_GROWN_MAX).
+ * Such a cache moves to slots of its own, taken from the meta arena the
+ * first time its class grows that far in the heap (tiny_grown_end): the
+ * slots every cache uses stay as dense as before, and a heap whose caches
+ * never grow that far costs nothing more. */
 #define HAK_CACHE_GROWTH_BYTES (128 * 1024)
 #define HAK_GROWTH_RUN_MISSES  4
-#define HAK_TINY_GROWN_MAX     512
-/* Between one class's grown slots and the next's: 512 slots are 4 KiB, and
- * without it equally full grown caches would all put their top in the same
- * L1 set. */
+#define HAK_TINY_GROWN_MAX     2048
+/* After a class's grown slots: 2048 slots are 16 KiB, and without it
+ * equally full grown caches would all put their top in the same L1 set. */
 #define HAK_TINY_GROWN_PAD     (HAK_CACHE_LINE / sizeof(void *))
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
@@ -130,6 +130,10 @@ typedef struct hak_heap {
     uint32_t cap_ceiling_own_run[HAK_SMALL_CLASSES];
     uint64_t grow_mark[HAK_SMALL_CLASSES];
     bool shed_foreign[HAK_SMALL_CLASSES];
+    /* End of a Tiny class's grown slots (HAK_TINY_GROWN_MAX of them, meta
+     * arena, kept with the heap), NULL until it first grows past
+     * HAK_TINY_CACHE_MAX (hak_heap_grown_slots). */
+    void **tiny_grown_end[HAK_TINY_CLASSES];
     /* Free-run drain (tiers/cache.h). */
     uint32_t free_run[HAK_SMALL_CLASSES];  /* overflows since the last refill */
     uint32_t drain_cap[HAK_SMALL_CLASSES]; /* cap to restore; 0: not draining */
@@ -157,9 +161,6 @@ typedef struct hak_heap {
      * to its slab instead. */
     _Alignas(HAK_CACHE_LINE) _Atomic(hak_block *) inbox;
 
-    /* Tiny caches grown past HAK_TINY_CACHE_MAX (above); the pages of a
-     * class that never grows that far are never touched. */
-    void *tiny_grown_slots[HAK_TINY_CLASSES][HAK_TINY_GROWN_MAX + HAK_TINY_GROWN_PAD];
 
     /* ---- bookkeeping ---- */
     struct hak_heap *all_next;  /* registry of every heap, never unlinked */
@@ -193,10 +194,10 @@ hak_inline void *hak_heap_cached(const hak_heap *h, unsigned cls, unsigned i)
 }
 
 /* Set the cap of h's cache of class cls, a number of the class's slots
- * (tiny_slots, mid_slots, or for a Tiny cap above HAK_TINY_CACHE_MAX
- * tiny_grown_slots); the first call also makes it empty.  A cache that
- * moved to its grown slots stays there until it is empty and its cap fits
- * tiny_slots again. */
+ * (tiny_slots, mid_slots, or for a Tiny cap above HAK_TINY_CACHE_MAX its
+ * grown slots, which hak_heap_grown_slots made first); the first call also
+ * makes it empty.  A cache that moved to its grown slots stays there
+ * until it is empty and its cap fits tiny_slots again. */
 hak_inline void hak_heap_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
 {
     hak_cache *c = &h->cache[cls];
@@ -205,13 +206,21 @@ hak_inline void hak_heap_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
         return;
     }
     void **hot_end = h->tiny_slots[cls] + HAK_TINY_CACHE_MAX;
-    void **grown_end = h->tiny_grown_slots[cls] + HAK_TINY_GROWN_MAX;
+    void **grown_end = h->tiny_grown_end[cls];
+    if (grown_end == NULL) {
+        hak_cache_set_cap(c, hot_end, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
+        return;
+    }
     if (c->end == grown_end && cap <= HAK_TINY_CACHE_MAX && hak_cache_count(c) == 0)
         hak_cache_move(c, hot_end);
     else if (c->end == hot_end && cap > HAK_TINY_CACHE_MAX)
         hak_cache_move(c, grown_end);
     hak_cache_set_cap(c, c->end == grown_end ? grown_end : hot_end, cap);
 }
+
+/* Make sure the Tiny class cls has its grown slots; false if the meta
+ * arena has no memory for them (the cache then stays in tiny_slots). */
+bool hak_heap_grown_slots(hak_heap *h, unsigned cls);
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */
 hak_inline hak_cache *hak_heap_tiny_cache_of(hak_heap *h, size_t size)

@@ -113,6 +113,8 @@ static void cache_grow(hak_heap *h, unsigned cls, uint64_t misses)
     bool own_run = misses >= HAK_GROWTH_RUN_MISSES && !h->shed_foreign[cls];
     uint32_t ceiling = own_run ? h->cap_ceiling_own_run[cls] : h->cap_ceiling[cls];
     uint32_t grown = cap * 2 < ceiling ? cap * 2 : ceiling;
+    if (grown > HAK_TINY_CACHE_MAX && !hak_heap_grown_slots(h, cls))
+        grown = HAK_TINY_CACHE_MAX;
     if (grown > cap)
         hak_heap_set_cap(h, cls, grown);
 }

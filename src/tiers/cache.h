@@ -34,11 +34,10 @@
  * another heap's block away) and emptied its cache at least
  * HAK_GROWTH_RUN_MISSES times between two overflows moves a batch of its
  * own blocks: a few hundred allocated, then freed (glibc's malloc
- * benchmark, a request's parse tree).  Its ceiling is up to eight times
- * the configured cap, as long as that many blocks of the class come to at
- * most HAK_CACHE_GROWTH_BYTES (small/heap.h), so that the batch stays in
- * the cache, as in tcmalloc's growing thread caches, while a cache of
- * 1 KiB blocks still stops at 128 of them.  Moving a block between a
+ * benchmark, a request's parse tree).  Its ceiling is as many blocks as
+ * HAK_CACHE_GROWTH_BYTES holds (small/heap.h; 2048 of 64 bytes, 128 of
+ * 1 KiB), so that the batch stays in the cache, as in tcmalloc's growing
+ * thread caches.  Moving a block between a
  * cache and its slab costs about 25 instructions each way, against 2 for
  * a cache hit.  Blocks of other threads are kept out of this: held in a
  * grown cache they would stay away from their owners' slabs (with a
