@@ -5,6 +5,8 @@
  */
 #include "test_util.h"
 
+#include <sys/mman.h>
+
 #include "small/heap.h"
 #include "runtime/thread.h"
 #include "base/size_class.h"
@@ -215,13 +217,21 @@ Test(tiny_cache, batches_of_own_blocks_grow_the_cache_past_twice_its_cap)
     own_batches(64, 400, 3);
     cr_assert_eq(h->cstats[cls].flush_blocks, flushed, "blocks left the grown cache");
     cr_assert_eq(h->cstats[cls].refills, refills, "the grown cache was refilled");
-    /* Trimmed, the cache is empty; set back to its configured cap, it
-     * returns to its ordinary slots. */
-    hak_thread_flush_caches(h);
+    /* A trim empties the cache, moves it back to its ordinary slots and
+     * gives the grown slots' pages back; the next batches grow it again. */
+    void **grown_end = h->tiny_grown_end[cls];
+    hak_thread_trim(h);
     cr_assert_eq(hak_heap_cache_count(h, cls), 0);
-    hak_heap_set_cap(h, cls, 64);
     cr_assert_eq(h->cache[cls].end, h->tiny_slots[cls] + HAK_TINY_CACHE_MAX);
-    own_batches(64, 100, 2);
+    cr_assert_leq(hak_heap_cache_cap(h, cls), HAK_TINY_CACHE_MAX);
+    uintptr_t page = ((uintptr_t)(grown_end - HAK_TINY_GROWN_MAX) + 4095) & ~(uintptr_t)4095;
+    for (; page + 4096 <= (uintptr_t)grown_end; page += 4096) {
+        unsigned char v;
+        cr_assert_eq(mincore((void *)page, 4096, &v), 0);
+        cr_assert_eq(v & 1, 0, "a page of the grown slots is still resident after the trim");
+    }
+    own_batches(64, 400, 12);
+    cr_assert_eq(h->cache[cls].end, grown_end, "grown again, in the same slots");
 }
 
 Test(tiny_cache, a_grown_cache_of_larger_blocks_stops_at_its_byte_budget)

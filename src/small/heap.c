@@ -45,15 +45,41 @@ void *hak_meta_alloc(size_t size)
     return p;
 }
 
+/* A class's grown slots lie in whole pages of their own (so that
+ * hak_heap_release_grown_slots can give all of them back), starting a few
+ * cache lines into the first one: each class by a different number, so
+ * that equally full grown caches do not put their tops in the same L1 set
+ * (the slots are 16 KiB). */
+#define GROWN_STAGGER(cls) ((size_t)((cls) % 16) * HAK_CACHE_LINE)
+#define GROWN_PAGES_BYTES  hak_align_up(HAK_TINY_GROWN_MAX * sizeof(void *) + GROWN_STAGGER(15), HAK_PAGE_SIZE)
+
 bool hak_heap_grown_slots(hak_heap *h, unsigned cls)
 {
     if (h->tiny_grown_end[cls] != NULL)
         return true;
-    void **slots = hak_meta_alloc((HAK_TINY_GROWN_MAX + HAK_TINY_GROWN_PAD) * sizeof(void *));
-    if (slots == NULL)
+    /* The meta arena aligns to a cache line: a page more to align to one. */
+    char *m = hak_meta_alloc(GROWN_PAGES_BYTES + HAK_PAGE_SIZE);
+    if (m == NULL)
         return false;
-    h->tiny_grown_end[cls] = slots + HAK_TINY_GROWN_MAX;
+    char *pages = (char *)hak_align_up((uintptr_t)m, HAK_PAGE_SIZE);
+    h->tiny_grown_end[cls] = (void **)(pages + GROWN_STAGGER(cls)) + HAK_TINY_GROWN_MAX;
     return true;
+}
+
+void hak_heap_release_grown_slots(hak_heap *h)
+{
+    for (unsigned cls = 0; cls < HAK_TINY_CLASSES; cls++) {
+        void **end = h->tiny_grown_end[cls];
+        if (end == NULL)
+            continue;
+        hak_cache *c = &h->cache[cls];
+        if (c->end == end) {
+            uint32_t cap = hak_cache_cap(c);
+            hak_heap_set_cap(h, cls, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
+        }
+        uintptr_t pages = (uintptr_t)(end - HAK_TINY_GROWN_MAX) - GROWN_STAGGER(cls);
+        hak_os_purge((void *)pages, GROWN_PAGES_BYTES, false);
+    }
 }
 
 hak_heap *hak_heap_first(void)

@@ -44,9 +44,6 @@
 #define HAK_CACHE_GROWTH_BYTES (128 * 1024)
 #define HAK_GROWTH_RUN_MISSES  4
 #define HAK_TINY_GROWN_MAX     2048
-/* After a class's grown slots: 2048 slots are 16 KiB, and without it
- * equally full grown caches would all put their top in the same L1 set. */
-#define HAK_TINY_GROWN_PAD     (HAK_CACHE_LINE / sizeof(void *))
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
 #define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
 #define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid cache */
@@ -221,6 +218,13 @@ hak_inline void hak_heap_set_cap(hak_heap *h, unsigned cls, uint32_t cap)
 /* Make sure the Tiny class cls has its grown slots; false if the meta
  * arena has no memory for them (the cache then stays in tiny_slots). */
 bool hak_heap_grown_slots(hak_heap *h, unsigned cls);
+
+/* h's Tiny caches are empty (flushed): the grown ones go back to
+ * tiny_slots at a cap that fits there, and the pages of every grown slot
+ * array go back to the system; the arrays stay the heap's, to be used
+ * again.  Trims and thread exit, so that a batch a thread once cached
+ * leaves no resident slot array behind. */
+void hak_heap_release_grown_slots(hak_heap *h);
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */
 hak_inline hak_cache *hak_heap_tiny_cache_of(hak_heap *h, size_t size)
