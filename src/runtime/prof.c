@@ -89,6 +89,10 @@ static int64_t prof_big_left_global;
 static _Atomic uint64_t prof_dumps;
 static uint32_t prof_seq;
 static double prof_last_dump_bytes;
+/* A growth check is writing a profile (hak_prof_background): the program's
+ * threads and the background thread all come there, and two that saw the
+ * same growth would write two profiles for one step. */
+static _Atomic bool prof_growth_busy;
 /* [prof_self_lo, prof_self_hi): our own image, whose frames are dropped. */
 static uintptr_t prof_self_lo, prof_self_hi;
 
@@ -601,14 +605,23 @@ void hak_prof_background(void)
     int64_t interval = hak_opt(HAK_OPT_HEAP_PROFILE_INTERVAL);
     if (interval <= 0)
         return;
-    /* Racy reads: a late or early profile by one period is harmless. */
+    /* Racy read of the estimate: a profile one period late or early is
+     * harmless. */
     if (*(volatile double *)&prof_live_bytes < prof_last_dump_bytes + (double)interval)
         return;
-    char path[HAK_PAGE_SIZE];
-    int err = hak_prof_dump(path, sizeof path);
-    prof_report("growth", err, path);
-    if (err != 0) /* no retry storm: wait for as much growth again */
-        prof_last_dump_bytes = *(volatile double *)&prof_live_bytes;
+    /* acquire: the previous writer's prof_last_dump_bytes, read again
+     * below.  A check that finds another writing leaves the step to it. */
+    if (atomic_exchange_explicit(&prof_growth_busy, true, memory_order_acquire))
+        return;
+    if (*(volatile double *)&prof_live_bytes >= prof_last_dump_bytes + (double)interval) {
+        char path[HAK_PAGE_SIZE];
+        int err = hak_prof_dump(path, sizeof path);
+        prof_report("growth", err, path);
+        if (err != 0) /* no retry storm: wait for as much growth again */
+            prof_last_dump_bytes = *(volatile double *)&prof_live_bytes;
+    }
+    /* release: prof_last_dump_bytes to the next writer. */
+    atomic_store_explicit(&prof_growth_busy, false, memory_order_release);
 }
 
 void hak_prof_summary(uint64_t *rate, uint64_t *samples, uint64_t *bytes, uint64_t *dumps)
@@ -648,6 +661,8 @@ void hak_prof_fork_child(void)
     prof_stacks_used = 0;
     prof_live_bytes = prof_live_count = 0;
     prof_last_dump_bytes = 0;
+    /* relaxed: the child has one thread; a writer of the parent's is gone. */
+    atomic_store_explicit(&prof_growth_busy, false, memory_order_relaxed);
     prof_dropped = 0;
     prof_seq = 0;
     atomic_store_explicit(&prof_dumps, 0, memory_order_relaxed);
