@@ -102,7 +102,9 @@ void hak_learner_window(void)
             .dwell = (uint32_t)hak_opt(HAK_OPT_LEARN_DWELL),
             .min_allocs = 1000,
         };
-        uint32_t tier_max = hak_class_is_tiny(c) ? 128 : 64;
+        /* Learned caps stay within the ordinary slots (growth past them is the
+         * heap's own, tiers/cache.h). */
+        uint32_t tier_max = hak_class_is_tiny(c) ? HAK_TINY_CACHE_MAX : HAK_MID_CACHE_MAX;
         if (p.cap_max > tier_max)
             p.cap_max = tier_max;
         if (p.cap_min > p.cap_max)
