@@ -184,6 +184,7 @@ void hak_thread_flush_caches(hak_heap *h)
 {
     hak_prof_heap_flush(h);
     hak_cache_flush_all(h);
+    hak_heap_release_grown_slots(h);
     hak_quarantine_flush(h);
     hak_large_cache_flush(h);
 }
@@ -193,7 +194,6 @@ void hak_thread_trim(hak_heap *h)
     /* relaxed: see thread_trim_epoch. */
     h->trim_epoch = atomic_load_explicit(&thread_trim_epoch, memory_order_relaxed);
     hak_thread_flush_caches(h);
-    hak_heap_release_grown_slots(h);
     hak_warm_pool_release_empty(h, HAK_SEG_TINY, 0);
     hak_warm_pool_release_empty(h, HAK_SEG_MID, 0);
 }
@@ -208,7 +208,6 @@ void hak_thread_trim_all(void)
 static void thread_release(hak_heap *h)
 {
     hak_thread_flush_caches(h);
-    hak_heap_release_grown_slots(h);
     hak_remote_inbox_close(h);
     hak_abandon_heap_slabs(h);
     hak_warm_pool_release_empty(h, HAK_SEG_TINY, 0);

@@ -55,7 +55,8 @@ void hak_thread_trim(hak_heap *h);
 void hak_thread_trim_all(void);
 /* (Re)apply option values (cache caps, batches) to a heap. */
 void hak_thread_apply_options(hak_heap *h);
-/* Flush h's Tiny, Mid and Large caches (trim, thread exit). */
+/* Flush h's Tiny, Mid and Large caches and give the grown Tiny caches'
+ * slot pages back (trim, thread exit). */
 void hak_thread_flush_caches(hak_heap *h);
 
 /* Initialisation step 2 (may allocate): the thread-exit key. */

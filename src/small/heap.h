@@ -158,7 +158,6 @@ typedef struct hak_heap {
      * to its slab instead. */
     _Alignas(HAK_CACHE_LINE) _Atomic(hak_block *) inbox;
 
-
     /* ---- bookkeeping ---- */
     struct hak_heap *all_next;  /* registry of every heap, never unlinked */
     struct hak_heap *pool_next; /* free heap pool */
@@ -223,7 +222,7 @@ bool hak_heap_grown_slots(hak_heap *h, unsigned cls);
  * tiny_slots at a cap that fits there, and the pages of every grown slot
  * array go back to the system; the arrays stay the heap's, to be used
  * again.  Trims and thread exit, so that a batch a thread once cached
- * leaves no resident slot array behind. */
+ * leaves no resident slot array behind (hak_thread_flush_caches). */
 void hak_heap_release_grown_slots(hak_heap *h);
 
 /* The Tiny cache of `size` (<= HAK_TINY_MAX) in h. */
