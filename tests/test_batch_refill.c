@@ -86,12 +86,48 @@ Test(batch_refill, no_block_lost_or_duplicated)
             if (i % 3 == 0) {
                 hak_remote_free_push(s, b);
             } else {
-                hak_block_set_next(b, s->free);
-                s->free = b;
+                hak_slab_push_local(s, b);
                 s->used--;
             }
         }
     }
+}
+
+/* Blocks coming back take turns among the slab's local free lists, so the
+ * lists stay equally long (a refill walks them side by side), and a refill
+ * takes from all of them. */
+Test(batch_refill, local_lists_take_turns)
+{
+    hak_slab *s = refill_slab(hak_tiny_class_of(64));
+    enum { N = 4 * HAK_SLAB_FREE_LISTS + 3 };
+    void *out[N];
+    cr_assert_eq(hak_slab_refill(s, out, N), N);
+    for (unsigned i = 0; i < N; i++) {
+        hak_block_mark_freed(out[i]);
+        hak_slab_push_local(s, out[i]);
+        s->used--;
+    }
+    unsigned len[HAK_SLAB_FREE_LISTS], total = 0, lo = N, hi = 0;
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++) {
+        len[k] = 0;
+        for (hak_block *b = s->free[k]; b; b = hak_slab_checked_next(s, b))
+            len[k]++;
+        total += len[k];
+        lo = len[k] < lo ? len[k] : lo;
+        hi = len[k] > hi ? len[k] : hi;
+    }
+    cr_assert_eq(total, N);
+    cr_assert_leq(hi - lo, 1, "the lists hold %u to %u blocks", lo, hi);
+    /* A refill of one block per list takes one from each. */
+    void *again[HAK_SLAB_FREE_LISTS];
+    cr_assert_eq(hak_slab_refill(s, again, HAK_SLAB_FREE_LISTS), HAK_SLAB_FREE_LISTS);
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++) {
+        unsigned now = 0;
+        for (hak_block *b = s->free[k]; b; b = hak_slab_checked_next(s, b))
+            now++;
+        cr_assert_eq(now, len[k] - 1, "list %u gave one block", k);
+    }
+    cr_assert_eq(s->bump, N, "no new block carved while the lists had some");
 }
 
 Test(batch_refill, collects_remote_frees_when_local_list_is_empty)

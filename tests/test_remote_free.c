@@ -69,9 +69,11 @@ Test(remote_free, producers_push_owner_drains_each_block_once, .timeout = 60)
         cr_assert_eq(s.used, 0);
         static void *seen[TOTAL];
         unsigned k = 0;
-        for (hak_block *b = s.free; b; b = hak_slab_checked_next(&s, b)) {
-            cr_assert_lt(k, TOTAL, "list longer than what was pushed");
-            seen[k++] = b;
+        for (unsigned l = 0; l < HAK_SLAB_FREE_LISTS; l++) {
+            for (hak_block *b = s.free[l]; b; b = hak_slab_checked_next(&s, b)) {
+                cr_assert_lt(k, TOTAL, "lists longer than what was pushed");
+                seen[k++] = b;
+            }
         }
         cr_assert_eq(k, TOTAL);
         qsort(seen, TOTAL, sizeof seen[0], cmp_ptr);

@@ -584,11 +584,13 @@ Test(secure, free_list_links_are_encoded)
         b[i] = hak_malloc(64);
     for (int i = 0; i < N; i++)
         hak_free(b[i]);
-    /* b[1] went back to its slab right after b[0] (the cache flushes its
-     * oldest blocks in order): its link names b[0]. */
-    const hak_block *blk = b[1];
+    /* The cache flushes its oldest blocks in order and the slab's local
+     * lists take turns: b[HAK_SLAB_FREE_LISTS] went on the list b[0] went
+     * on, right after it, so its link names b[0]. */
+    enum { L = HAK_SLAB_FREE_LISTS };
+    const hak_block *blk = b[L];
     cr_assert_neq(blk->link, (uintptr_t)b[0], "the link is stored in clear");
-    cr_assert_eq(blk->link ^ ((uintptr_t)b[1] >> 12) ^ hak_keys.link, (uintptr_t)b[0]);
+    cr_assert_eq(blk->link ^ ((uintptr_t)b[L] >> 12) ^ hak_keys.link, (uintptr_t)b[0]);
     cr_assert_neq(hak_keys.link, 0);
 }
 

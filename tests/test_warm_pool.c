@@ -79,7 +79,7 @@ Test(warm_pool, cap_is_respected)
     for (hak_list_node *n = cs->partial.head; n; n = n->next) {
         const hak_slab *s = hak_list_entry(n, hak_slab, link);
         cr_assert_eq(s->state, HAK_SLAB_PARTIAL);
-        cr_assert(s->free != NULL);
+        cr_assert(hak_slab_has_local_list(s));
         partial++;
     }
     cr_assert_gt(partial, 10, "slabs beyond the cap wait on the partial list");

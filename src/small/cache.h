@@ -145,7 +145,7 @@ hak_inline void hak_cache_move(hak_cache *c, void **slots_end)
 
 /* Take the `n` oldest blocks out of c into out[] (fewer if it holds
  * fewer); returns how many.  The oldest are at the end: they are the
- * coldest in the CPU cache.  Oldest first, so each slab's free list gets
+ * coldest in the CPU cache.  Oldest first, so each slab's free lists get
  * them in free order. */
 hak_inline unsigned hak_cache_take_oldest(hak_cache *c, void **out, unsigned n)
 {

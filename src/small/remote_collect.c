@@ -41,10 +41,16 @@ unsigned hak_remote_collect_slab(hak_slab *s)
                       "a block was freed twice by other threads");
     if (hak_unlikely((uintptr_t)head >> s->shift != s->start >> s->shift))
         hak_fatal_ptr("corrupted thread-free list at", head, "not a block of this slab");
-    if (s->free != NULL) {
-        /* Append the local list after the collected one: walk to its tail
-         * (n blocks, each link checked).  Rare: refills collect only when
-         * the local list is empty. */
+    /* An empty local list simply becomes the collected list: no walk, so no
+     * cache miss per block here; each link is still checked when a refill
+     * pops it.  Refills collect only when every local list is empty. */
+    hak_block **slot = NULL;
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS && slot == NULL; k++)
+        if (s->free[k] == NULL)
+            slot = &s->free[k];
+    if (slot == NULL) {
+        /* Every list has blocks: append list 0 after the collected one,
+         * walking to its tail (n blocks, each link checked). */
         hak_block *tail = head;
         for (unsigned i = 1; i < n; i++) {
             tail = hak_slab_checked_next(s, tail);
@@ -54,12 +60,10 @@ unsigned hak_remote_collect_slab(hak_slab *s)
         if (hak_unlikely(hak_slab_checked_next(s, tail) != NULL))
             hak_fatal_ptr("double free detected in slab", (void *)s->start,
                           "a block was freed twice by other threads");
-        hak_block_set_next(tail, s->free);
+        hak_block_set_next(tail, s->free[0]);
+        slot = &s->free[0];
     }
-    /* Otherwise the list simply becomes the local list: no walk, so no
-     * cache miss per block here; each link is still checked when a refill
-     * pops it. */
-    s->free = head;
+    *slot = head;
     s->used = (uint16_t)(s->used - n);
     return n;
 }

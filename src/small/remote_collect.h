@@ -7,7 +7,7 @@
 
 #include "small/heap.h"
 
-/* Collect the thread-free list of slab s into its local free list;
+/* Collect the thread-free list of slab s into its local free lists;
  * returns the number of blocks. */
 unsigned hak_remote_collect_slab(hak_slab *s);
 

@@ -25,7 +25,8 @@ void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
         inv *= 2 - odd * inv;
     s->block_inv = inv;
     s->block_tz = (uint8_t)tz;
-    s->free = NULL;
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++)
+        s->free[k] = NULL;
     s->used = 0;
     /* relaxed: see hak_slab_bump; an empty slab has no block out. */
     __atomic_store_n(&s->bump, 0, __ATOMIC_RELAXED);
@@ -50,21 +51,40 @@ hak_block *hak_slab_checked_next(const hak_slab *s, const hak_block *b)
     return (hak_block *)next;
 }
 
-unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
+/* Take up to want blocks off s's local free lists.  The blocks on them
+ * were freed a while ago, so each link read is likely a cache miss, and in
+ * one list each read needs the one before: the lists are walked in step,
+ * one block of each per round, so up to HAK_SLAB_FREE_LISTS misses are in
+ * flight at once. */
+static unsigned slab_take_local(hak_slab *s, void **out, unsigned want)
 {
+    hak_block *b[HAK_SLAB_FREE_LISTS];
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++)
+        b[k] = s->free[k];
     unsigned n = 0;
-    /* Local free list first, then what other threads freed (collected only
-     * when the local list runs dry), then never-used blocks. */
     for (;;) {
-        hak_block *b = s->free;
-        while (n < want && b != NULL) {
-            out[n++] = b;
-            b = hak_slab_checked_next(s, b);
+        unsigned before = n;
+        for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++) {
+            if (b[k] != NULL && n < want) {
+                out[n++] = b[k];
+                b[k] = hak_slab_checked_next(s, b[k]);
+            }
         }
-        s->free = b;
-        if (n == want || hak_remote_collect_slab(s) == 0)
+        if (n == before || n == want)
             break;
     }
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++)
+        s->free[k] = b[k];
+    return n;
+}
+
+unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
+{
+    /* Local free lists first, then what other threads freed (collected only
+     * when the local lists run dry), then never-used blocks. */
+    unsigned n = slab_take_local(s, out, want);
+    while (n < want && hak_remote_collect_slab(s) != 0)
+        n += slab_take_local(s, out + n, want - n);
     if (n < want && s->bump < s->capacity) {
         unsigned k = want - n;
         if (k > (unsigned)(s->capacity - s->bump))

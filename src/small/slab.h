@@ -74,6 +74,9 @@ enum {
     HAK_SLAB_ABANDONED, /* owner exited */
 };
 
+/* Local free lists per slab (a power of two). */
+#define HAK_SLAB_FREE_LISTS 4
+
 typedef struct hak_slab {
     /* Line 0: read by every free of one of its blocks. */
     _Atomic(struct hak_heap *) owner; /* NULL: free or abandoned */
@@ -96,7 +99,7 @@ typedef struct hak_slab {
     /* Owner-private. */
     uint8_t state;                    /* HAK_SLAB_* */
     uint8_t warm_idx;                 /* index in the warm pool while WARM */
-    hak_block *free;                  /* local free list, encoded links */
+    uint16_t used;                    /* blocks out, in caches or with the user */
     /* The slab's class's cache in any heap: its byte offset in
      * struct hak_heap (small/heap.h), so a free reaches the freeing
      * thread's cache of the class with one load. */
@@ -104,15 +107,20 @@ typedef struct hak_slab {
     /* The largest size a sized free of one of its blocks may name: the
      * block size, less the secure profile's canary (config/secure.h). */
     uint32_t sized_max;
+    uint64_t freed_ms;                /* segment lock: when it became FREE */
 
     /* Line 1: written by other threads (thread_free, lf_next); the owner's
-     * list links, touched only on slow paths, fill it up. */
+     * list link and local free lists, touched only on slow paths, fill it
+     * up. */
     _Alignas(HAK_CACHE_LINE) _Atomic uintptr_t thread_free;
     _Atomic uint32_t lf_next;         /* link in a shared lock-free stack */
     uint32_t segnum;                  /* address >> HAK_SEGMENT_SHIFT */
-    uint64_t freed_ms;                /* segment lock: when it became FREE */
     hak_list_node link;               /* owner-private: on the PARTIAL or FULL list */
-    uint16_t used;                    /* owner-private: blocks out, in caches or with the user */
+    /* Owner-private: the local free lists, encoded links.  Several short
+     * chains instead of one long one: a refill walks them side by side,
+     * so the cache misses on blocks freed long ago overlap instead of
+     * following one another (hak_slab_refill). */
+    hak_block *free[HAK_SLAB_FREE_LISTS];
 } hak_slab;
 
 _Static_assert(sizeof(hak_slab) == 2 * HAK_CACHE_LINE, "slab descriptor is two cache lines");
@@ -224,9 +232,27 @@ hak_inline hak_slab *hak_slab_from_id(uint32_t id)
     return hak_segment_slab((hak_segment *)((uintptr_t)(id >> 6) << HAK_SEGMENT_SHIFT), id & 63);
 }
 
+hak_inline bool hak_slab_has_local_list(const hak_slab *s)
+{
+    uintptr_t any = 0;
+    for (unsigned k = 0; k < HAK_SLAB_FREE_LISTS; k++)
+        any |= (uintptr_t)s->free[k];
+    return any != 0;
+}
+
 hak_inline bool hak_slab_has_local_free(const hak_slab *s)
 {
-    return s->free != NULL || s->bump < s->capacity;
+    return hak_slab_has_local_list(s) || s->bump < s->capacity;
+}
+
+/* Push b, one of s's blocks that has come back, on a local free list.  The
+ * lists take turns (by the count of blocks out, which each return lowers),
+ * so they stay about equally long and a refill walks them in step. */
+hak_inline void hak_slab_push_local(hak_slab *s, hak_block *b)
+{
+    hak_block **head = &s->free[s->used & (HAK_SLAB_FREE_LISTS - 1)];
+    hak_block_set_next(b, *head);
+    *head = b;
 }
 
 /* The bump frontier read by a thread that may not own the slab.  Relaxed
@@ -270,7 +296,7 @@ hak_inline bool hak_slab_is_block_start(const hak_slab *s, uintptr_t addr)
 /* slab.c */
 void hak_slab_format(hak_slab *s, struct hak_heap *h, unsigned cls);
 
-/* Move up to `want` blocks into out[0..n): local free list, then collected
+/* Move up to `want` blocks into out[0..n): local free lists, then collected
  * remote frees (small/remote_collect.c), then never-used blocks.  out[n-1] is the one to hand out
  * first.  Returns n. */
 unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want);

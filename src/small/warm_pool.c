@@ -110,8 +110,7 @@ static hak_noinline void warm_pool_slab_changed(hak_heap *h, hak_slab *s)
 /* Inlined into the flush loop: a flush returns blocks by the dozen. */
 hak_inline void warm_pool_give_back(hak_heap *h, hak_slab *s, hak_block *b)
 {
-    hak_block_set_next(b, s->free);
-    s->free = b;
+    hak_slab_push_local(s, b);
     if (hak_unlikely(--s->used == 0 || s->state == HAK_SLAB_FULL))
         warm_pool_slab_changed(h, s);
 }
