@@ -125,9 +125,10 @@ static void overflow_link(size_t size)
 /* ---- probes printed for the driver ---- */
 
 /* Blocks freed in order go back to their slab in that order (the cache
- * flushes its oldest half), each pushed on the slab's list: the link stored
- * in block i names block i-1, as (i-1) ^ (address of i >> 12) ^ key.
- * Derive the key from two consecutive pairs; print it if they agree. */
+ * flushes its oldest half), each pushed on one of the slab's lists: the
+ * link stored in a block names the block pushed on that list before it, as
+ * (that block) ^ (own address >> 12) ^ key.  Derive the key from two pairs;
+ * print it if they agree. */
 static int key_probe(void)
 {
     enum { N = 300 };
@@ -136,14 +137,25 @@ static int key_probe(void)
         b[i] = filled(64);
     for (int i = 0; i < N; i++)
         free(b[i]);
-    uint64_t w[4];
-    for (int i = 1; i < 4; i++)
+    /* The blocks went back to their slab in order, onto free lists that
+     * take turns (docs/ARCHITECTURE.md), so b[i + s]'s link names b[i] for
+     * the number of lists s; find s from two pairs that agree on the key. */
+    enum { MAX_LISTS = 16 };
+    uint64_t w[2 + 2 * MAX_LISTS];
+    for (int i = 0; i < 2 + 2 * MAX_LISTS; i++) {
         memcpy(&w[i], b[i], 8);
-    uint64_t k2 = w[2] ^ (uintptr_t)b[1] ^ ((uintptr_t)b[2] >> 12);
-    uint64_t k3 = w[3] ^ (uintptr_t)b[2] ^ ((uintptr_t)b[3] >> 12);
-    if (w[2] == (uintptr_t)b[1] || w[3] == (uintptr_t)b[2])
-        return 3; /* stored in clear */
-    if (k2 != k3)
+        for (int j = 0; j < i; j++)
+            if (w[i] == (uintptr_t)b[j])
+                return 3; /* stored in clear */
+    }
+    uint64_t k2 = 0;
+    int found = 0;
+    for (int s = 1; s <= MAX_LISTS && !found; s++) {
+        k2 = w[1 + s] ^ (uintptr_t)b[1] ^ ((uintptr_t)b[1 + s] >> 12);
+        uint64_t k3 = w[2 + s] ^ (uintptr_t)b[2] ^ ((uintptr_t)b[2 + s] >> 12);
+        found = k2 == k3;
+    }
+    if (!found)
         return 2;
     printf("%016llx\n", (unsigned long long)k2);
     return 0;
