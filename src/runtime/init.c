@@ -93,6 +93,8 @@ bool hak_init_slow(void)
     hak_options_init();
     hak_secure_init();
     hak_forward_decide();
+    hak_large_init();
+    hak_huge_init();
     /* The freed mark; the arena only where hakmem serves the program.  A
      * process where hakmem stepped aside calls nothing more here: it may be
      * a sanitizer runtime's first malloc, made while the runtime still sets

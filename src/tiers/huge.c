@@ -33,8 +33,13 @@
 #define HUGE_ARENA_MAX ((size_t)32 << 20)
 _Static_assert((HUGE_ARENA_MAX << HAK_RUNS_REQUEST_SHIFT) <= UINT32_MAX,
                "an arena block's request and alignment fit run_request");
-static hak_runs_pool huge_arena_pool = HAK_RUNS_POOL_INIT(
-    HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT, HAK_SEGMAP_HUGE_ARENA, HUGE_ARENA_TAG);
+static hak_runs_pool huge_arena_pool; /* geometry: hak_huge_init */
+
+void hak_huge_init(void)
+{
+    hak_runs_pool_setup(&huge_arena_pool, HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT,
+                        HAK_SEGMAP_HUGE_ARENA, HUGE_ARENA_TAG);
+}
 
 /* Freed mappings kept for reuse (a program that frees and allocates Huge
  * blocks again would otherwise fault every page in anew).  Counted as

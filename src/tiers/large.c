@@ -22,8 +22,13 @@
 
 #define LARGE_MAGIC_TAG 1u
 
-static hak_runs_pool large_pool =
-    HAK_RUNS_POOL_INIT(HAK_SEGMENT_SHIFT, HAK_PAGE_SHIFT, HAK_SEGMAP_LARGE, LARGE_MAGIC_TAG);
+static hak_runs_pool large_pool; /* geometry: hak_large_init */
+
+void hak_large_init(void)
+{
+    hak_runs_pool_setup(&large_pool, HAK_SEGMENT_SHIFT, HAK_PAGE_SHIFT, HAK_SEGMAP_LARGE,
+                        LARGE_MAGIC_TAG);
+}
 
 static hak_runs_segment *large_segment_of(const void *p)
 {

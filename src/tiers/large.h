@@ -51,6 +51,8 @@ size_t hak_large_purge(uint64_t now_ms, bool force);
 void hak_large_totals(size_t *mapped, size_t *dirty_free);
 void hak_large_fork_prepare(void);
 void hak_large_fork_parent(void);
+/* Once, at initialisation, before the first block: the pool's geometry. */
+void hak_large_init(void);
 void hak_large_fork_child(void);
 
 #endif

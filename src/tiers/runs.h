@@ -93,9 +93,17 @@ typedef struct hak_runs_pool {
     uint64_t bin_bits[HAK_RUNS_WORDS];
 } hak_runs_pool;
 
-#define HAK_RUNS_POOL_INIT(seg_shift_, page_shift_, segmap_, tag_)                            \
-    { .seg_shift = (seg_shift_), .page_shift = (page_shift_), .segmap = (segmap_),            \
-      .tag = (tag_) }
+/* Give a pool its geometry.  The pool itself is zero-initialised (in .bss,
+ * so the pages of its bins cost nothing until used); this runs once, at
+ * initialisation, before any block of the pool exists. */
+hak_inline void hak_runs_pool_setup(hak_runs_pool *pool, unsigned seg_shift, unsigned page_shift,
+                                    uint8_t segmap, uint8_t tag)
+{
+    pool->seg_shift = (uint8_t)seg_shift;
+    pool->page_shift = (uint8_t)page_shift;
+    pool->segmap = segmap;
+    pool->tag = tag;
+}
 
 hak_inline hak_runs_segment *hak_runs_segment_of(const hak_runs_pool *pool, uintptr_t a)
 {
