@@ -13,6 +13,9 @@
 #include "internal.h"
 #include "base/segment_map.h"
 #include "config/options.h"
+#include "os/os.h"
+#include "tiers/huge.h"
+#include "tiers/runs.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -138,6 +141,93 @@ Test(huge, arena_block_marks_and_free)
     hak_free_sized(p, 3 * MiB);
     hak_malloc_trim(0);
     cr_assert_eq(hak_segmap_get((uintptr_t)p), HAK_SEGMAP_NONE);
+}
+
+/* ---- transparent huge pages ---- */
+
+/* Whether the kernel has transparent huge pages at all: without them
+ * MADV_HUGEPAGE fails and no mapping carries the flag. */
+static bool thp_in_kernel(void)
+{
+    return access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+}
+
+/* Whether the mapping holding address a carries the VmFlags flag (two
+ * letters, "hg": MADV_HUGEPAGE) in /proc/self/smaps. */
+static bool mapping_has_flag(const void *a, const char *flag)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    bool inside = false, found = false, seen = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char dash;
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {
+            inside = (uintptr_t)a >= lo && (uintptr_t)a < hi;
+            continue;
+        }
+        if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            seen = true;
+            for (char *w = strtok(line + 8, " \n"); w; w = strtok(NULL, " \n"))
+                found |= strcmp(w, flag) == 0;
+        }
+    }
+    fclose(f);
+    cr_assert(seen, "no mapping holds %p", a);
+    return found;
+}
+
+/* huge_thp is off by default: a Huge arena keeps 4 KiB pages. */
+Test(huge, arena_keeps_small_pages_by_default)
+{
+    cr_assert_eq(hak_opt(HAK_OPT_HUGE_THP), 0, "precondition: the default");
+    void *h = hak_malloc(8 * MiB);
+    cr_assert_not_null(h);
+    cr_assert_eq(hak_segmap_get((uintptr_t)h), HAK_SEGMAP_HUGE_ARENA);
+    cr_assert(!mapping_has_flag(h, "hg"));
+    hak_free(h);
+}
+
+/* huge_thp = on: arenas mapped from then on ask for transparent huge
+ * pages; Large segments never do.  (The option is read when the Huge tier
+ * is set up; this process sets it up again with the option on, before it
+ * maps a new arena.) */
+Test(huge, huge_thp_arenas_ask_for_transparent_huge_pages)
+{
+    hak_free(hak_malloc(1)); /* initialise */
+    hak_option_values[HAK_OPT_HUGE_THP] = 1;
+    hak_huge_init();
+    /* Three blocks of 30 MiB need a second 64 MiB arena at least. */
+    void *h[3];
+    for (int i = 0; i < 3; i++) {
+        h[i] = hak_malloc(30 * MiB);
+        cr_assert_not_null(h[i]);
+        cr_assert_eq(hak_segmap_get((uintptr_t)h[i]), HAK_SEGMAP_HUGE_ARENA);
+    }
+    void *l = hak_malloc(256 * KiB);
+    cr_assert_not_null(l);
+    cr_assert_eq(mapping_has_flag(h[2], "hg"), thp_in_kernel(), "a new Huge arena");
+    cr_assert(!mapping_has_flag(l, "hg"), "a Large segment");
+    for (int i = 0; i < 3; i++)
+        hak_free(h[i]);
+    hak_free(l);
+}
+
+/* The run engine asks for huge pages on a new segment exactly when its
+ * pool says so (huge_thp = off clears the Huge pool's flag). */
+Test(huge, run_segments_ask_for_huge_pages_only_when_told)
+{
+    hak_free(hak_malloc(1)); /* initialise keys */
+    for (int want = 0; want <= 1; want++) {
+        hak_runs_pool pool;
+        memset(&pool, 0, sizeof pool);
+        hak_runs_pool_setup(&pool, 22, 16, HAK_SEGMAP_HUGE_ARENA, 7, want != 0);
+        hak_runs_segment *seg = hak_runs_segment_new(&pool, false);
+        cr_assert_not_null(seg);
+        cr_assert_eq(mapping_has_flag(seg, "hg"), want && thp_in_kernel(), "huge_pages %d", want);
+        hak_os_unmap(seg, (size_t)1 << 22);
+    }
 }
 
 Test(huge, own_mapping_marks_head_and_free_unmarks)

@@ -58,6 +58,9 @@
       "Milliseconds free memory stays resident before it is returned to the OS")              \
     X(PURGE_MODE, "purge_mode", ENUM, 0, 0, 1, "dontneed|free",                                \
       "How memory is returned: MADV_DONTNEED (RSS drops at once) or MADV_FREE (lazily)")       \
+    X(HUGE_THP, "huge_thp", BOOL, 0, 0, 1, NULL,                                               \
+      "Ask for transparent huge pages in the Huge tier's arenas, so multi-MiB blocks fault in "\
+      "2 MiB at a time")                                                                       \
     X(RETAIN_MAX, "retain_max", SIZE, (int64_t)256 << 20, 0, (int64_t)1 << 40, NULL,           \
       "Most free memory kept resident in the process; above it everything free is returned "   \
       "at once")                                                                               \

@@ -106,6 +106,13 @@ bool hak_os_protect(void *p, size_t size, bool accessible)
     return ok;
 }
 
+void hak_os_advise_huge_pages(void *p, size_t size)
+{
+    int saved = errno;
+    (void)madvise(p, size, MADV_HUGEPAGE); /* EINVAL without THP: keep 4 KiB pages */
+    errno = saved;
+}
+
 void hak_os_purge(void *p, size_t size, bool lazy_free)
 {
     int saved = errno;

@@ -18,6 +18,9 @@ void *hak_os_map(size_t size);
 /* Mapping of `size` bytes whose address plus `offset` is a multiple of `align`
  * (a power of two, at least a page).  NULL on failure. */
 void *hak_os_map_aligned(size_t size, size_t align, size_t offset);
+/* Ask for transparent huge pages on [p, p + size) (MADV_HUGEPAGE): a
+ * hint; a kernel without them leaves the range as it is. */
+void hak_os_advise_huge_pages(void *p, size_t size);
 /* Anonymous mapping of `size` bytes exactly at `addr`, never replacing an
  * existing mapping (MAP_FIXED_NOREPLACE); readable and writable, or
  * read-only.  NULL on failure, errno EEXIST if something is mapped there. */

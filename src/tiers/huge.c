@@ -37,8 +37,14 @@ static hak_runs_pool huge_arena_pool; /* geometry: hak_huge_init */
 
 void hak_huge_init(void)
 {
+    /* huge_thp: arenas are 64 MiB aligned to their size and hold blocks
+     * of several MiB, so 2 MiB pages fault a block in with 1/512 of the
+     * faults and map it with as few TLB entries; off by default, as the
+     * first touch of a huge page can stall (hakmem.conf(5)).  Large
+     * segments keep 4 KiB pages: their runs are 64 KiB-1 MiB, and a 2 MiB
+     * page could pin several idle ones. */
     hak_runs_pool_setup(&huge_arena_pool, HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT,
-                        HAK_SEGMAP_HUGE_ARENA, HUGE_ARENA_TAG);
+                        HAK_SEGMAP_HUGE_ARENA, HUGE_ARENA_TAG, hak_opt(HAK_OPT_HUGE_THP) != 0);
 }
 
 /* Freed mappings kept for reuse (a program that frees and allocates Huge

@@ -27,7 +27,7 @@ static hak_runs_pool large_pool; /* geometry: hak_large_init */
 void hak_large_init(void)
 {
     hak_runs_pool_setup(&large_pool, HAK_SEGMENT_SHIFT, HAK_PAGE_SHIFT, HAK_SEGMAP_LARGE,
-                        LARGE_MAGIC_TAG);
+                        LARGE_MAGIC_TAG, false);
 }
 
 static hak_runs_segment *large_segment_of(const void *p)

@@ -167,6 +167,11 @@ hak_runs_segment *hak_runs_segment_new(hak_runs_pool *pool, bool guard)
     hak_runs_segment *seg = hak_os_map_aligned(bytes, bytes, 0);
     if (seg == NULL)
         return NULL;
+    /* Before the first touch, so the first faults can already take 2 MiB
+     * pages.  A purge of part of one later splits it, and the range it
+     * covers reads as zero like any purged page (hak_runs_take's zeroed). */
+    if (pool->huge_pages)
+        hak_os_advise_huge_pages(seg, bytes);
     uintptr_t base = (uintptr_t)seg;
     seg->magic = hak_keys.header ^ base ^ pool->tag;
     seg->first_page = (uint32_t)(hak_align_up(sizeof *seg, (size_t)1 << pool->page_shift) >>

@@ -84,6 +84,7 @@ typedef struct hak_runs_pool {
     uint8_t page_shift; /* log2 of the page size */
     uint8_t segmap;     /* segment map value of its regions */
     uint8_t tag;        /* in the segments' magic */
+    bool huge_pages;    /* new segments ask for transparent huge pages */
     hak_list segments;  /* lock: oldest first */
     size_t count;       /* lock: segments mapped */
     /* lock: segments filed by the length of their longest free run (exact,
@@ -97,12 +98,13 @@ typedef struct hak_runs_pool {
  * so the pages of its bins cost nothing until used); this runs once, at
  * initialisation, before any block of the pool exists. */
 hak_inline void hak_runs_pool_setup(hak_runs_pool *pool, unsigned seg_shift, unsigned page_shift,
-                                    uint8_t segmap, uint8_t tag)
+                                    uint8_t segmap, uint8_t tag, bool huge_pages)
 {
     pool->seg_shift = (uint8_t)seg_shift;
     pool->page_shift = (uint8_t)page_shift;
     pool->segmap = segmap;
     pool->tag = tag;
+    pool->huge_pages = huge_pages;
 }
 
 hak_inline hak_runs_segment *hak_runs_segment_of(const hak_runs_pool *pool, uintptr_t a)
