@@ -32,10 +32,11 @@ hak_inline bool hak_huge_map(unsigned map)
     return map == HAK_SEGMAP_HUGE_HEAD || map == HAK_SEGMAP_HUGE_TAIL ||
            map == HAK_SEGMAP_HUGE_ARENA;
 }
+/* Once, at initialisation (runtime/init.c) and before the first block:
+ * the pool's geometry, and the huge_thp option. */
+void hak_huge_init(void);
 void hak_huge_fork_prepare(void);
 void hak_huge_fork_parent(void);
-/* Once, at initialisation, before the first block: the pool's geometry. */
-void hak_huge_init(void);
 void hak_huge_fork_child(void);
 /* p is in a region the segment map marks Huge: is it inside a Huge arena
  * or mapping (false: it is in the unmapped rest of a mapping's last

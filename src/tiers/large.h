@@ -49,10 +49,11 @@ void hak_large_cache_flush(hak_heap *h);
 size_t hak_large_purge(uint64_t now_ms, bool force);
 /* Bytes in Large segments: mapped, and free-but-resident. */
 void hak_large_totals(size_t *mapped, size_t *dirty_free);
+/* Once, at initialisation (runtime/init.c) and before the first block:
+ * the pool's geometry. */
+void hak_large_init(void);
 void hak_large_fork_prepare(void);
 void hak_large_fork_parent(void);
-/* Once, at initialisation, before the first block: the pool's geometry. */
-void hak_large_init(void);
 void hak_large_fork_child(void);
 
 #endif
