@@ -20,6 +20,11 @@ static hak_lock heap_lock;       /* heap_pool, and writers of heap_all */
  * learner) walk it without the lock. */
 static _Atomic(hak_heap *) heap_all;
 static hak_heap *heap_pool;      /* released heaps */
+/* Heaps owned by a running thread: what the caches' shared budget is
+ * divided by (runtime/thread.c).  Changed under heap_lock; read without it
+ * (relaxed) as a sizing hint, whose staleness only delays a resize to the
+ * reader's next safe point. */
+static _Atomic uint32_t heap_live_count;
 
 /* Meta arena: never-freed memory for heaps, bump-allocated from mappings. */
 static hak_lock meta_lock;
@@ -95,11 +100,15 @@ hak_heap *hak_heap_acquire(void)
     hak_heap *h = heap_pool;
     if (h)
         heap_pool = h->pool_next;
+    /* Counted before the heap is made: a failed make takes it back. */
+    atomic_fetch_add_explicit(&heap_live_count, 1, memory_order_relaxed);
     hak_lock_release(&heap_lock);
     if (h == NULL) {
         h = hak_meta_alloc(sizeof(hak_heap));
-        if (h == NULL)
+        if (h == NULL) {
+            atomic_fetch_sub_explicit(&heap_live_count, 1, memory_order_relaxed);
             return NULL;
+        }
         /* Fresh mappings read as zero: every count and list is empty. */
         hak_lock_acquire(&heap_lock);
         h->all_next = atomic_load_explicit(&heap_all, memory_order_relaxed);
@@ -123,7 +132,14 @@ void hak_heap_pool_put(hak_heap *h)
     hak_lock_acquire(&heap_lock);
     h->pool_next = heap_pool;
     heap_pool = h;
+    atomic_fetch_sub_explicit(&heap_live_count, 1, memory_order_relaxed);
     hak_lock_release(&heap_lock);
+}
+
+uint32_t hak_heap_live_count(void)
+{
+    /* relaxed: see heap_live_count. */
+    return atomic_load_explicit(&heap_live_count, memory_order_relaxed);
 }
 
 void hak_heap_fork_prepare(void)
@@ -142,6 +158,11 @@ void hak_heap_fork_child(void)
 {
     hak_lock_reset(&meta_lock);
     hak_lock_reset(&heap_lock);
+    /* The other threads' heaps stay marked live but no thread of the child
+     * will use them: only the forking thread's heap counts. */
+    hak_heap *own = hak_heap_tls;
+    atomic_store_explicit(&heap_live_count, own != NULL && own != &hak_heap_empty ? 1 : 0,
+                          memory_order_relaxed);
     /* The child must not repeat the parent's random_freelist shuffles: an
      * attacker who sees one process's layout would know the other's. */
     hak_heap *h = hak_heap_tls;

@@ -142,6 +142,7 @@ typedef struct hak_heap {
     hak_tier_stats large_stats;
     uint64_t large_cache_misses;        /* Large mallocs the run cache could not serve */
     uint32_t learn_epoch;               /* learner decisions adopted (config/learned.h) */
+    uint32_t caps_live_heaps;           /* live heaps the caps were set for (runtime/thread.c) */
     uint32_t trim_epoch;                /* malloc_trim requests honoured (runtime/thread.c) */
     uint64_t rng;                       /* random_freelist shuffle state (config/secure.h) */
     struct hak_prof_heap *prof;         /* heap profiler's sampler, NULL when off (runtime/prof.h) */
@@ -241,6 +242,8 @@ hak_inline hak_heap *hak_heap_current(void) { return hak_heap_tls; }
 hak_heap *hak_heap_acquire(void);
 /* Back to the pool, for the next thread; the caller emptied it. */
 void hak_heap_pool_put(hak_heap *h);
+/* Heaps taken and not yet put back: threads with a heap (a hint, racy). */
+uint32_t hak_heap_live_count(void);
 /* Registry walk for stats and the learner: first heap, then all_next.
  * Lock-free: the registry only grows. */
 hak_heap *hak_heap_first(void);
