@@ -15,18 +15,22 @@
 #define CACHE_MOVE_MAX 256
 _Static_assert(CACHE_MOVE_MAX >= HAK_TRANSFER_BATCH, "a transfer batch fits a step");
 
+/* One step of moving the n oldest blocks of a class's cache out: up to
+ * CACHE_MOVE_MAX of them into out[], counted as flushed; 0 once the cache
+ * is empty. */
+static unsigned cache_take_step(hak_heap *h, unsigned cls, void **out, unsigned n)
+{
+    unsigned k = hak_cache_take_oldest(&h->cache[cls], out, n < CACHE_MOVE_MAX ? n : CACHE_MOVE_MAX);
+    h->cstats[cls].flush_blocks += k;
+    return k;
+}
+
 void hak_cache_flush(hak_heap *h, unsigned cls, unsigned n)
 {
     void *oldest[CACHE_MOVE_MAX];
-    while (n > 0) {
-        unsigned k = hak_cache_take_oldest(&h->cache[cls], oldest,
-                                           n < CACHE_MOVE_MAX ? n : CACHE_MOVE_MAX);
-        if (k == 0)
-            return;
+    unsigned k;
+    for (; n > 0 && (k = cache_take_step(h, cls, oldest, n)) > 0; n -= k)
         hak_warm_pool_return_blocks(h, oldest, k);
-        h->cstats[cls].flush_blocks += k;
-        n -= k;
-    }
 }
 
 bool hak_cache_refill(hak_heap *h, unsigned cls)
@@ -80,14 +84,9 @@ static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
         return n;
     }
     unsigned to_slabs = 0;
-    while (n > 0) {
-        void *oldest[CACHE_MOVE_MAX];
-        unsigned k = hak_cache_take_oldest(&h->cache[cls], oldest,
-                                           n < CACHE_MOVE_MAX ? n : CACHE_MOVE_MAX);
-        if (k == 0)
-            break;
-        n -= k;
-        h->cstats[cls].flush_blocks += k;
+    void *oldest[CACHE_MOVE_MAX];
+    unsigned k;
+    for (; n > 0 && (k = cache_take_step(h, cls, oldest, n)) > 0; n -= k) {
         unsigned foreign = hak_warm_pool_return_own(h, oldest, k);
         unsigned sent = 0;
         while (sent < foreign) {
