@@ -158,17 +158,6 @@ Test(fork, nested_children)
 /* The child has one thread: the other threads' heaps no longer count
  * against the caches' shared budget (runtime/thread.c), so the child's
  * caps are the configured ones again. */
-static pthread_barrier_t parked_start, parked_end;
-
-static void *parked_thread(void *arg)
-{
-    (void)arg;
-    hak_free(hak_malloc(100));
-    pthread_barrier_wait(&parked_start);
-    pthread_barrier_wait(&parked_end);
-    return NULL;
-}
-
 Test(fork, child_counts_only_its_own_heap)
 {
     test_progress_watchdog(FORK_STALL_S);
@@ -176,12 +165,8 @@ Test(fork, child_counts_only_its_own_heap)
     hak_free(hak_malloc(100));
     hak_heap *h = hak_heap_current();
     uint32_t full = hak_heap_cache_cap(h, cls);
-    pthread_t tid[TEST_THREADS];
-    pthread_barrier_init(&parked_start, NULL, TEST_THREADS + 1);
-    pthread_barrier_init(&parked_end, NULL, TEST_THREADS + 1);
-    for (int i = 0; i < TEST_THREADS; i++)
-        cr_assert_eq(pthread_create(&tid[i], NULL, parked_thread, NULL), 0);
-    pthread_barrier_wait(&parked_start);
+    test_parked parked;
+    test_park_threads(&parked, TEST_THREADS);
     hak_thread_maintain(h);
     cr_assert_lt(hak_heap_cache_cap(h, cls), full, "nine heaps share the budget");
     pid_t pid = fork();
@@ -197,9 +182,5 @@ Test(fork, child_counts_only_its_own_heap)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status));
     cr_assert_eq(WEXITSTATUS(status), 0, "child: 3 = other heaps counted, 4 = caps not restored");
-    pthread_barrier_wait(&parked_end);
-    for (int i = 0; i < TEST_THREADS; i++)
-        pthread_join(tid[i], NULL);
-    pthread_barrier_destroy(&parked_start);
-    pthread_barrier_destroy(&parked_end);
+    test_unpark_threads(&parked);
 }

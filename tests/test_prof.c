@@ -12,6 +12,8 @@
 #include "config/options.h"
 #include "runtime/prof.h"
 #include "runtime/prof_math.h"
+#include "runtime/thread.h"
+#include "small/heap.h"
 
 Test(prof, math_matches_libm)
 {
@@ -252,4 +254,29 @@ Test(prof, growth_interval_writes_a_profile_per_step, .timeout = 60, .fini = pro
         unlink(path);
     }
     rmdir(dir);
+}
+
+/* The sampling windows keep every cache at cap 0 (prof_heap.c); threads
+ * that come and go resize the caches' shared budget (runtime/thread.c),
+ * which must leave a profiled heap's caps alone. */
+static void assert_caps_zero(hak_heap *h, const char *when)
+{
+    for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++)
+        cr_assert_eq(hak_heap_cache_cap(h, c), 0, "%s: class %u has cap %u", when, c,
+                     hak_heap_cache_cap(h, c));
+}
+
+Test(prof, threads_coming_and_going_leave_the_windows_alone, .timeout = 60, .fini = prof_stop)
+{
+    prof_start(1024, "/tmp/hakmem-prof-unused");
+    hak_free(hak_malloc(100));
+    hak_heap *h = hak_heap_current();
+    assert_caps_zero(h, "profiled heap");
+    test_parked parked;
+    test_park_threads(&parked, TEST_THREADS);
+    hak_thread_maintain(h);
+    assert_caps_zero(h, "nine heaps");
+    test_unpark_threads(&parked);
+    hak_thread_maintain(h);
+    assert_caps_zero(h, "back to one heap");
 }

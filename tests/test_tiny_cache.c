@@ -341,18 +341,10 @@ Test(tiny_cache, five_threads_shrink_the_caps_in_proportion)
     hak_free(hak_malloc(100));
     hak_heap *h = hak_heap_current();
     uint32_t full = hak_heap_cache_cap(h, cls);
-    pthread_t t[4];
-    pthread_barrier_init(&share_started, NULL, 5);
-    pthread_barrier_init(&share_checked, NULL, 5);
-    for (unsigned i = 0; i < 4; i++)
-        cr_assert_eq(pthread_create(&t[i], NULL, share_thread, (void *)(uintptr_t)i), 0);
-    pthread_barrier_wait(&share_started);
+    test_parked parked;
+    test_park_threads(&parked, 4);
     hak_thread_maintain(h);
     uint32_t cap = hak_heap_cache_cap(h, cls);
-    pthread_barrier_wait(&share_checked);
-    for (unsigned i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
+    test_unpark_threads(&parked);
     cr_assert_eq(cap, full * 12 / 16, "5 heaps: 12/16 of the cap (%u of %u)", cap, full);
-    pthread_barrier_destroy(&share_started);
-    pthread_barrier_destroy(&share_checked);
 }

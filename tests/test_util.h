@@ -56,6 +56,46 @@ static inline void test_run_threads(int n, test_thread_fn fn, void *args, size_t
         cr_assert_eq(pthread_join(tid[i], NULL), 0);
 }
 
+/* Threads that each make their heap (one malloc and free) and then wait,
+ * holding it, until unparked: the caches' shared budget counts them
+ * (runtime/thread.c). */
+typedef struct test_parked {
+    pthread_t tid[64];
+    unsigned n;
+    pthread_barrier_t started, release;
+} test_parked;
+
+static inline void *test_parked_thread(void *arg)
+{
+    test_parked *p = arg;
+    hak_free(hak_malloc(100));
+    pthread_barrier_wait(&p->started);
+    pthread_barrier_wait(&p->release);
+    return NULL;
+}
+
+/* Returns once all n hold their heaps. */
+static inline void test_park_threads(test_parked *p, unsigned n)
+{
+    cr_assert(n <= 64);
+    p->n = n;
+    pthread_barrier_init(&p->started, NULL, n + 1);
+    pthread_barrier_init(&p->release, NULL, n + 1);
+    for (unsigned i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&p->tid[i], NULL, test_parked_thread, p), 0);
+    pthread_barrier_wait(&p->started);
+}
+
+/* Returns once all of them exited (their heaps back in the pool). */
+static inline void test_unpark_threads(test_parked *p)
+{
+    pthread_barrier_wait(&p->release);
+    for (unsigned i = 0; i < p->n; i++)
+        cr_assert_eq(pthread_join(p->tid[i], NULL), 0);
+    pthread_barrier_destroy(&p->started);
+    pthread_barrier_destroy(&p->release);
+}
+
 /* xorshift64*: deterministic per-test randomness. */
 static inline uint64_t test_rand(uint64_t *state)
 {

@@ -195,10 +195,11 @@ void hak_thread_maintain(hak_heap *h)
     hak_remote_collect_inbox(h);
     /* Threads came or went: the caps' share of the budget may have moved
      * (thread_cache_share).  Applying the options again also brings the
-     * learner's caps back (learn_epoch restarts). */
+     * learner's caps back (learn_epoch restarts).  The heap profiler's
+     * sampling windows own the caps while it runs (prof_heap.c). */
     uint32_t live = hak_heap_live_count();
     if (hak_unlikely(live != h->caps_live_heaps)) {
-        if (thread_cache_share(live) != thread_cache_share(h->caps_live_heaps))
+        if (h->prof == NULL && thread_cache_share(live) != thread_cache_share(h->caps_live_heaps))
             hak_thread_apply_options(h);
         h->caps_live_heaps = live;
     }
