@@ -158,15 +158,14 @@ void hak_heap_fork_child(void)
 {
     hak_lock_reset(&meta_lock);
     hak_lock_reset(&heap_lock);
+    hak_heap *h = hak_heap_tls;
+    bool has_heap = h != NULL && h != &hak_heap_empty;
     /* The other threads' heaps stay marked live but no thread of the child
      * will use them: only the forking thread's heap counts. */
-    hak_heap *own = hak_heap_tls;
-    atomic_store_explicit(&heap_live_count, own != NULL && own != &hak_heap_empty ? 1 : 0,
-                          memory_order_relaxed);
+    atomic_store_explicit(&heap_live_count, has_heap ? 1 : 0, memory_order_relaxed);
     /* The child must not repeat the parent's random_freelist shuffles: an
      * attacker who sees one process's layout would know the other's. */
-    hak_heap *h = hak_heap_tls;
-    if (h != NULL && h != &hak_heap_empty) {
+    if (has_heap) {
         uint64_t seed;
         hak_os_random(&seed, sizeof seed);
         h->rng = (h->rng ^ seed) | 1;
