@@ -72,14 +72,14 @@ void hak_thread_apply_options(hak_heap *h)
         if (hak_class_is_tiny(c)) {
             /* About 32 KiB of blocks per class (times the share), within
              * [min(16, cap), cap]. */
-            uint32_t by_bytes = 2048 * share / size;
+            uint32_t by_bytes = 32768 / 16 * share / size;
             cap = by_bytes < tiny_cap ? by_bytes : tiny_cap;
             if (cap < 16 && tiny_cap >= 16)
                 cap = 16;
             hak_heap_set_cap(h, c, cap);
         } else {
             /* 128 KiB per class (times the share), at least 2 blocks. */
-            uint32_t by_bytes = 8192 * share / size;
+            uint32_t by_bytes = 131072 / 16 * share / size;
             cap = by_bytes < mid_cap ? by_bytes : mid_cap;
             if (cap < 2 && mid_cap >= 2)
                 cap = 2;
@@ -200,8 +200,9 @@ void hak_thread_maintain(hak_heap *h)
     uint32_t live = hak_heap_live_count();
     if (hak_unlikely(live != h->caps_live_heaps)) {
         if (h->prof == NULL && thread_cache_share(live) != thread_cache_share(h->caps_live_heaps))
-            hak_thread_apply_options(h);
-        h->caps_live_heaps = live;
+            hak_thread_apply_options(h); /* records the count it sized for */
+        else
+            h->caps_live_heaps = live;
     }
     /* relaxed: a hint; thread_apply_learned acquires. */
     if (hak_unlikely(h->learn_epoch != atomic_load_explicit(&hak_learn_epoch, memory_order_relaxed)))
