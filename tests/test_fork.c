@@ -166,7 +166,7 @@ Test(fork, child_counts_only_its_own_heap)
     hak_heap *h = hak_heap_current();
     uint32_t full = hak_heap_cache_cap(h, cls);
     test_parked parked;
-    test_park_threads(&parked, TEST_THREADS);
+    test_park_threads(&parked, TEST_THREADS, NULL);
     hak_thread_maintain(h);
     cr_assert_lt(hak_heap_cache_cap(h, cls), full, "nine heaps share the budget");
     pid_t pid = fork();

@@ -273,7 +273,7 @@ Test(prof, threads_coming_and_going_leave_the_windows_alone, .timeout = 60, .fin
     hak_heap *h = hak_heap_current();
     assert_caps_zero(h, "profiled heap");
     test_parked parked;
-    test_park_threads(&parked, TEST_THREADS);
+    test_park_threads(&parked, TEST_THREADS, NULL);
     hak_thread_maintain(h);
     assert_caps_zero(h, "nine heaps");
     test_unpark_threads(&parked);

@@ -279,19 +279,14 @@ Test(tiny_cache, foreign_blocks_keep_growth_at_the_ordinary_ceiling)
  * heap's caps shrink in proportion (to half from eight on), at the heap's
  * next safe point; when the threads are gone, they grow back. */
 enum { SHARE_THREADS = 11 };
-static pthread_barrier_t share_started, share_checked;
 static uint32_t share_cap_seen[SHARE_THREADS];
 
-static void *share_thread(void *arg)
+/* In each parked thread: its own caps after its safe point. */
+static void share_record_cap(unsigned i)
 {
-    unsigned i = (unsigned)(uintptr_t)arg;
-    hak_free(hak_malloc(100)); /* makes this thread's heap */
-    pthread_barrier_wait(&share_started);
     hak_heap *h = hak_heap_current();
     hak_thread_maintain(h);
     share_cap_seen[i] = hak_heap_cache_cap(h, hak_tiny_class_of(100));
-    pthread_barrier_wait(&share_checked);
-    return NULL;
 }
 
 Test(tiny_cache, many_threads_share_one_budget)
@@ -307,30 +302,22 @@ Test(tiny_cache, many_threads_share_one_budget)
     cr_assert_eq(full, (uint32_t)hak_opt(HAK_OPT_TINY_CACHE_CAP), "one thread: the configured cap");
     cr_assert_geq(full_mid, 8);
 
-    pthread_t t[SHARE_THREADS];
-    pthread_barrier_init(&share_started, NULL, SHARE_THREADS + 1);
-    pthread_barrier_init(&share_checked, NULL, SHARE_THREADS + 1);
-    for (unsigned i = 0; i < SHARE_THREADS; i++)
-        cr_assert_eq(pthread_create(&t[i], NULL, share_thread, (void *)(uintptr_t)i), 0);
-    pthread_barrier_wait(&share_started);
+    test_parked parked;
+    test_park_threads(&parked, SHARE_THREADS, share_record_cap);
     /* Twelve heaps, three times the full share: half the caps each. */
     cr_assert_eq(hak_heap_live_count(), SHARE_THREADS + 1);
     hak_thread_maintain(h);
     cr_assert_eq(hak_heap_cache_cap(h, cls), full / 2, "12 heaps: cap %u of %u",
                  hak_heap_cache_cap(h, cls), full);
     cr_assert_eq(hak_heap_cache_cap(h, mid), full_mid / 2);
-    pthread_barrier_wait(&share_checked);
-    for (unsigned i = 0; i < SHARE_THREADS; i++) {
-        pthread_join(t[i], NULL);
+    test_unpark_threads(&parked);
+    for (unsigned i = 0; i < SHARE_THREADS; i++)
         cr_assert_eq(share_cap_seen[i], full / 2, "thread %u saw cap %u", i, share_cap_seen[i]);
-    }
     /* The threads exited and gave their heaps back: full caps again. */
     cr_assert_eq(hak_heap_live_count(), 1);
     hak_thread_maintain(h);
     cr_assert_eq(hak_heap_cache_cap(h, cls), full);
     cr_assert_eq(hak_heap_cache_cap(h, mid), full_mid);
-    pthread_barrier_destroy(&share_started);
-    pthread_barrier_destroy(&share_checked);
 }
 
 /* Five heaps: between the full share and half of it. */
@@ -342,7 +329,7 @@ Test(tiny_cache, five_threads_shrink_the_caps_in_proportion)
     hak_heap *h = hak_heap_current();
     uint32_t full = hak_heap_cache_cap(h, cls);
     test_parked parked;
-    test_park_threads(&parked, 4);
+    test_park_threads(&parked, 4, NULL);
     hak_thread_maintain(h);
     uint32_t cap = hak_heap_cache_cap(h, cls);
     test_unpark_threads(&parked);

@@ -58,31 +58,46 @@ static inline void test_run_threads(int n, test_thread_fn fn, void *args, size_t
 
 /* Threads that each make their heap (one malloc and free) and then wait,
  * holding it, until unparked: the caches' shared budget counts them
- * (runtime/thread.c). */
-typedef struct test_parked {
+ * (runtime/thread.c).  while_parked, if set, runs in each of them (with
+ * its index) once all hold their heaps, before they wait. */
+typedef struct test_parked test_parked;
+typedef struct test_parked_slot {
+    test_parked *parked;
+    unsigned index;
+} test_parked_slot;
+struct test_parked {
     pthread_t tid[64];
+    test_parked_slot slot[64];
     unsigned n;
+    void (*while_parked)(unsigned index);
     pthread_barrier_t started, release;
-} test_parked;
+};
 
 static inline void *test_parked_thread(void *arg)
 {
-    test_parked *p = arg;
+    const test_parked_slot *s = arg;
+    test_parked *p = s->parked;
     hak_free(hak_malloc(100));
     pthread_barrier_wait(&p->started);
+    if (p->while_parked != NULL)
+        p->while_parked(s->index);
     pthread_barrier_wait(&p->release);
     return NULL;
 }
 
-/* Returns once all n hold their heaps. */
-static inline void test_park_threads(test_parked *p, unsigned n)
+/* Returns once all n hold their heaps (while_parked may still run). */
+static inline void test_park_threads(test_parked *p, unsigned n,
+                                     void (*while_parked)(unsigned index))
 {
     cr_assert(n <= 64);
     p->n = n;
+    p->while_parked = while_parked;
     pthread_barrier_init(&p->started, NULL, n + 1);
     pthread_barrier_init(&p->release, NULL, n + 1);
-    for (unsigned i = 0; i < n; i++)
-        cr_assert_eq(pthread_create(&p->tid[i], NULL, test_parked_thread, p), 0);
+    for (unsigned i = 0; i < n; i++) {
+        p->slot[i] = (test_parked_slot){ .parked = p, .index = i };
+        cr_assert_eq(pthread_create(&p->tid[i], NULL, test_parked_thread, &p->slot[i]), 0);
+    }
     pthread_barrier_wait(&p->started);
 }
 
