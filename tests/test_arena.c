@@ -83,6 +83,29 @@ Test(arena, freed_mark_is_the_arena_base)
     hak_free(q);
 }
 
+Test(arena, freed_mark_low_half_is_never_zero)
+{
+    /* The free fast path compares the low half first (base/block.h): a
+     * zero low half would match every zeroed word. */
+    cr_assert_neq((uint32_t)hak_block_mark, 0, "mark %#lx", (unsigned long)hak_block_mark);
+}
+
+Test(arena, a_live_block_holding_half_the_mark_is_freed)
+{
+    /* The four bytes the fast path compares first match, the word does
+     * not: a live block, freed without a report and marked as usual. */
+    uintptr_t mark = hak_block_mark;
+    unsigned char *p = hak_malloc(16);
+    cr_assert_not_null(p);
+    memcpy(p + 8, &mark, 4);
+    memset(p + 12, 0x5a, 4);
+    hak_free(p);
+    cr_assert_eq(((uintptr_t *)p)[1], mark);
+    unsigned char *q = hak_malloc(16);
+    cr_assert_eq(q, p, "the freed block went back to the cache");
+    hak_free(q);
+}
+
 Test(arena, free_of_a_block_never_handed_out)
 {
     /* The 1024th block of a fresh 16-byte slab: a block start inside the

@@ -17,7 +17,8 @@
  * arena.  Either way no live block holds it by accident: nothing is ever
  * allocated at the arena's base (its descriptor region starts there), so no
  * program keeps a pointer equal to it, and a non-canonical address is no
- * pointer at all.  It is not a secret and need not be: a program that can
+ * pointer at all.  Its low half is never 0 either (hak_block_carries_mark
+ * compares it first).  It is not a secret and need not be: a program that can
  * write a freed block can defeat any mark.  Making it the arena's base lets
  * the free fast path load one word for two uses (front/api.h).
  *
@@ -28,6 +29,8 @@
 
 #include "internal.h"
 #include "base/track.h"
+
+#include <string.h>
 
 typedef struct hak_block {
     uintptr_t link;
@@ -63,6 +66,26 @@ hak_inline uintptr_t hak_block_next(const hak_block *b)
 hak_inline bool hak_block_is_freed(const hak_block *b)
 {
     return hak_track_is_free(b) || b->mark == hak_block_mark;
+}
+
+/* The free fast path's double-free test: does `b` carry `mark` (the value
+ * of hak_block_mark, already loaded)?  It compares the first four bytes of
+ * word 1 and loads the whole word only when they match.  Those bytes leave
+ * out the block's byte 15: a program that has just written the last byte
+ * of a 16-byte block (the NUL of a short string) would otherwise make the
+ * free's 8-byte load wait until that 1-byte store leaves the store buffer,
+ * since a store cannot be forwarded to a wider load it only partly covers.
+ * The mark's low half is never 0 (small/segment.c), so zeroed words and
+ * small integers do not match it; a live block that holds the same four
+ * bytes costs the full load, as every free did before.  The verdict is the
+ * full word's either way. */
+hak_inline bool hak_block_carries_mark(const hak_block *b, uintptr_t mark)
+{
+    uint32_t held;
+    uint32_t wanted;
+    memcpy(&held, &b->mark, sizeof held);
+    memcpy(&wanted, &mark, sizeof wanted);
+    return hak_unlikely(held == wanted) && b->mark == mark;
 }
 
 /* `b` is live; the caller poisons it (hak_track_free) afterwards. */

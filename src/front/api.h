@@ -122,7 +122,7 @@ hak_inline bool hak_api_free_checks(void *p, const hak_slab *s, uintptr_t off, u
         return false;
     }
     const hak_block *b = p;
-    if (hak_unlikely(hak_track_is_free(b) || b->mark == mark)) {
+    if (hak_unlikely(hak_track_is_free(b) || hak_block_carries_mark(b, mark))) {
         hak_alloc_double_free(p, s);
         return false;
     }

@@ -70,6 +70,10 @@ void hak_segment_init(bool arena)
             /* 4 to 6 TiB below, 4 MiB aligned. */
             uintptr_t below = 4 * tib + ((r >> (attempt * 8)) % 512) * (4 * tib / 1024);
             uintptr_t base = (top - below - HAK_ARENA_BYTES) & ~(uintptr_t)HAK_SEGMENT_MASK;
+            /* The base is the freed mark, whose low half must not be 0
+             * (base/block.h); it is 0 when top is a round address. */
+            if ((uint32_t)base == 0)
+                base -= (uintptr_t)1 << HAK_SEGMENT_SHIFT;
             if (hak_os_map_at((void *)base, HAK_ARENA_DESC_BYTES, false) != NULL) {
                 hak_block_mark = base;
                 arena_ready = true;
@@ -80,7 +84,8 @@ void hak_segment_init(bool arena)
         /* No arena: a random non-canonical address, so the arena's range
          * test fails for every pointer (slab.h) and the freed mark is no
          * pointer at all (block.h). */
-        hak_block_mark = ((uintptr_t)1 << 63) | (((uintptr_t)r << HAK_SEGMENT_SHIFT) >> 2);
+        hak_block_mark = ((uintptr_t)1 << 63) | (((uintptr_t)r << HAK_SEGMENT_SHIFT) >> 2) |
+                         ((uintptr_t)1 << 31);
     }
 }
 
