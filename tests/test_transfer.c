@@ -8,7 +8,10 @@
 #include "base/counters.h"
 #include "small/heap.h"
 #include "small/remote_collect.h"
+#include "small/remote_free.h"
+#include "small/slab.h"
 #include "small/transfer.h"
+#include "tiers/cache.h"
 
 static size_t retained(void) { return hak_retained_get(); }
 
@@ -110,4 +113,73 @@ Test(transfer, aged_batches_go_back_to_their_owners, .timeout = 60)
     cr_assert_not_null(atomic_load(&h->inbox));
     hak_remote_collect_inbox(h);
     cr_assert_null(atomic_load(&h->inbox));
+}
+
+/* Batches of class cls now in the transfer cache: taken out, and how
+ * many of their blocks are of h's slabs; the blocks go back to their
+ * owners.  Empties the class's transfer cache. */
+static unsigned transfer_drain_count_of(unsigned cls, const hak_heap *h)
+{
+    unsigned of_h = 0;
+    void *batch[HAK_TRANSFER_BATCH];
+    unsigned got;
+    while ((got = hak_transfer_take(cls, batch)) > 0) {
+        for (unsigned i = 0; i < got; i++)
+            of_h += atomic_load(&hak_slab_of_block((uintptr_t)batch[i])->owner) == h;
+        hak_remote_free_hand_over(NULL, batch, got);
+    }
+    return of_h;
+}
+
+enum { OWN = 1000 };
+
+typedef struct shed_case {
+    bool free_foreign_first;
+    unsigned own_in_transfer;
+} shed_case;
+
+/* Frees what the main thread allocated (if asked), then allocates and
+ * frees blocks of its own and counts those of them the overflows put in
+ * the transfer cache. */
+static void *own_shedder_main(void *arg)
+{
+    shed_case *c = arg;
+    unsigned cls = hak_tiny_class_of(64);
+    hak_free(hak_malloc(64)); /* our heap */
+    hak_heap *h = hak_heap_current();
+    if (c->free_foreign_first)
+        for (int i = 0; i < N; i++)
+            hak_free(shared[i]);
+    /* Only our own blocks from here: the cache and the transfer cache
+     * hand theirs back. */
+    hak_cache_flush_all(h);
+    transfer_drain_count_of(cls, h);
+    static void *own[OWN];
+    for (int i = 0; i < OWN; i++)
+        own[i] = hak_malloc(64);
+    for (int i = 0; i < OWN; i++)
+        cr_assert_eq(atomic_load(&hak_slab_of_block((uintptr_t)own[i])->owner), h,
+                     "block %d is not of our slabs", i);
+    for (int i = 0; i < OWN; i++)
+        hak_free(own[i]);
+    c->own_in_transfer = transfer_drain_count_of(cls, h);
+    return NULL;
+}
+
+/* A class whose cache has shed other heaps' blocks moves blocks between
+ * threads: its own blocks join the transfer batches too.  A class that
+ * only moved its own blocks sends them back to its slabs. */
+Test(transfer, own_blocks_join_the_batches_once_a_class_shed_foreign_ones, .timeout = 60)
+{
+    test_watchdog(60);
+    for (int i = 0; i < N; i++)
+        shared[i] = hak_malloc(64);
+    shed_case mixed = {.free_foreign_first = true};
+    test_run_threads(1, own_shedder_main, &mixed, 0);
+    cr_assert_geq(mixed.own_in_transfer, HAK_TRANSFER_BATCH,
+                  "%u own blocks in the transfer cache", mixed.own_in_transfer);
+    shed_case own_only = {.free_foreign_first = false};
+    test_run_threads(1, own_shedder_main, &own_only, 0);
+    cr_assert_eq(own_only.own_in_transfer, 0, "%u own blocks in the transfer cache",
+                 own_only.own_in_transfer);
 }

@@ -4,7 +4,9 @@
  * arrays of pointers (tcmalloc's transfer cache is the model).
  *
  * A cache that overflows puts its oldest blocks of other heaps' slabs here
- * in batches instead of sending them back to their owners; a cache that
+ * in batches instead of sending them back to their owners (in a class
+ * whose blocks move between threads, its own blocks too: tiers/cache.c);
+ * a cache that
  * misses takes a batch from here before its warm pool.  A block moves from one thread's frees to another thread's
  * mallocs by two copies of a pointer array, without touching the block or
  * its slab: where one thread frees what another allocates, blocks circle

@@ -68,14 +68,46 @@ bool hak_cache_refill(hak_heap *h, unsigned cls)
     return true;
 }
 
-/* The n oldest blocks of an overflowing cache leave it.  Blocks of this
- * heap's slabs go back to them; for a Tiny class, blocks of other heaps'
- * slabs go in batches to the transfer cache while it has room, where other
- * caches (this one too) take them again without touching a slab or an
- * owner; the rest to their owners (small/warm_pool.h).  Only other heaps'
- * blocks: one of ours in the transfer cache, once aged, could only come
- * back through our own inbox, which an idle thread never takes, and would
- * keep its slab from being returned to the system.  Returns how many went
+/* Up to n blocks into the transfer cache in batches while it has room;
+ * returns how many went. */
+static unsigned cache_transfer(unsigned cls, void **blocks, unsigned n)
+{
+    unsigned sent = 0;
+    while (sent < n) {
+        unsigned b = n - sent < HAK_TRANSFER_BATCH ? n - sent : HAK_TRANSFER_BATCH;
+        if (!hak_transfer_put(cls, blocks + sent, b))
+            break;
+        sent += b;
+    }
+    return sent;
+}
+
+/* How many of blocks[0..n) are of other heaps' slabs. */
+static unsigned cache_count_foreign(const hak_heap *h, void *const *blocks, unsigned n)
+{
+    unsigned foreign = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const hak_slab *s = hak_slab_of_block((uintptr_t)blocks[i]);
+        /* relaxed: equality with ourselves is stable (see heap.h). */
+        foreign += atomic_load_explicit(&s->owner, memory_order_relaxed) != h;
+    }
+    return foreign;
+}
+
+/* The n oldest blocks of an overflowing cache leave it.  For a Tiny class,
+ * blocks of other heaps' slabs go in batches to the transfer cache while
+ * it has room, where other caches (this one too) take them again without
+ * touching a slab or an owner; the rest to their owners
+ * (small/warm_pool.h).  Blocks of this heap's slabs go back to them,
+ * unless the class has shed other heaps' blocks before (shed_foreign): its
+ * blocks move between threads (a producer's blocks come back to it from
+ * its consumers, a server's from the threads its requests went to), and
+ * its own blocks join the batches too, as in tcmalloc, instead of being
+ * threaded onto their slabs here only to be walked off them by the next
+ * refill of whichever thread allocates next.  A class that only ever
+ * moved its own blocks keeps them out: one of ours in the transfer cache,
+ * once aged, could only come back through our own inbox, and would keep
+ * its slab from being returned while we are idle.  Returns how many went
  * to slabs or owners. */
 static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
 {
@@ -87,18 +119,13 @@ static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
     void *oldest[CACHE_MOVE_MAX];
     unsigned k;
     for (; n > 0 && (k = cache_take_step(h, cls, oldest, n)) > 0; n -= k) {
-        unsigned foreign = hak_warm_pool_return_own(h, oldest, k);
-        unsigned sent = 0;
-        while (sent < foreign) {
-            unsigned b = foreign - sent < HAK_TRANSFER_BATCH ? foreign - sent : HAK_TRANSFER_BATCH;
-            if (!hak_transfer_put(cls, oldest + sent, b))
-                break;
-            sent += b;
-        }
-        h->cstats[cls].remote_frees += sent;
+        unsigned mixed = h->shed_foreign[cls] ? cache_transfer(cls, oldest, k) : 0;
+        unsigned foreign = hak_warm_pool_return_own(h, oldest + mixed, k - mixed);
+        unsigned sent = cache_transfer(cls, oldest + mixed, foreign);
         if (sent < foreign)
-            hak_remote_free_hand_over(h, oldest + sent, foreign - sent);
-        to_slabs += k - sent;
+            hak_remote_free_hand_over(h, oldest + mixed + sent, foreign - sent);
+        h->cstats[cls].remote_frees += cache_count_foreign(h, oldest, mixed) + sent;
+        to_slabs += k - mixed - sent;
         if (foreign > 0)
             h->shed_foreign[cls] = true;
     }
