@@ -157,7 +157,8 @@ hak_inline unsigned hak_cache_take_oldest(hak_cache *c, void **out, unsigned n)
     void **end = c->end, **top = c->top;
     for (unsigned i = 0; i < n; i++)
         out[i] = end[-1 - (int)i];
-    __builtin_memmove(top + n, top, (count - n) * sizeof(void *));
+    if (n < count) /* not on a drain's flush of the whole cache */
+        __builtin_memmove(top + n, top, (count - n) * sizeof(void *));
     c->top = top + n;
     return n;
 }

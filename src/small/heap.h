@@ -45,7 +45,7 @@
 #define HAK_GROWTH_RUN_MISSES  4
 #define HAK_TINY_GROWN_MAX     2048
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */
-#define HAK_DRAIN_CAP_TINY  4   /* cap of a draining Tiny cache */
+#define HAK_DRAIN_CAP_TINY  16  /* cap of a draining Tiny cache */
 #define HAK_DRAIN_CAP_MID   1   /* cap of a draining Mid cache */
 #define HAK_WARM_MAX        32  /* warm pool slots per class (runtime cap <= this) */
 #define HAK_EMPTY_CACHE_MAX 16  /* empty slabs a heap keeps per segment kind */

@@ -13,7 +13,10 @@
  * back to the slabs a few blocks at a time, and at most those few blocks
  * are left pinning a mostly free slab when the thread stops allocating
  * (the purge can then return the others even if the thread never calls us
- * again).  The next miss restores the cap.
+ * again).  The next miss restores the cap.  Each such overflow costs a
+ * safe point and a flush, about 300 instructions before the blocks'
+ * own: a Tiny drain of 16 blocks at a time, not 4, cut the allocator's
+ * instructions on the memory benchmark by a sixth.
  *
  * Refill ramp: a heap's first refill of a class from a slab takes a page's
  * worth of blocks (one block for classes above a page), each later one
