@@ -8,6 +8,7 @@
 #include "small/heap.h"
 #include "config/learned.h"
 #include "runtime/learner.h"
+#include "runtime/thread.h"
 
 static const hak_learn_params params = {
     .miss_high = 50, .miss_low = 5, .cap_min = 8, .cap_max = 128, .dwell = 3, .min_allocs = 1000,
@@ -133,4 +134,23 @@ Test(learner, heaps_adopt_published_caps)
     for (int i = 0; i < 600; i++)
         hak_free(p[i]);
     cr_assert_leq(hak_heap_cache_count(h, c), 100);
+}
+
+/* With more than four heaps a heap takes its share of a learned cap, as of
+ * the configured ones (runtime/thread.c). */
+Test(learner, a_learned_cap_is_shared_like_the_configured_ones, .timeout = 60)
+{
+    test_watchdog(60);
+    hak_free(hak_malloc(64));
+    hak_heap *h = hak_heap_current();
+    unsigned c = 3;
+    test_parked parked;
+    test_park_threads(&parked, 4, NULL); /* 5 heaps: 12/16 each */
+    hak_thread_maintain(h);
+    atomic_store(&hak_learned_caps[c], 100);
+    atomic_fetch_add(&hak_learn_epoch, 1);
+    hak_thread_maintain(h);
+    uint32_t cap = hak_heap_cache_cap(h, c);
+    test_unpark_threads(&parked);
+    cr_assert_eq(cap, 100 * 12 / 16, "5 heaps: 12/16 of the learned cap, got %u", cap);
 }

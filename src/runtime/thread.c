@@ -119,7 +119,9 @@ void hak_thread_apply_options(hak_heap *h)
     h->learn_epoch = 0;
 }
 
-/* Adopt the learner's latest caps, if the epoch moved. */
+/* Adopt the learner's latest caps, if the epoch moved.  The learner sizes
+ * a class's cache for one heap with the whole budget; a heap takes its
+ * share of that (thread_cache_share), as it does of the configured caps. */
 static void thread_apply_learned(hak_heap *h)
 {
     /* acquire: the caps were stored before the epoch moved. */
@@ -131,11 +133,15 @@ static void thread_apply_learned(hak_heap *h)
     if (thread_caches_off() || h->prof != NULL)
         return;
     uint32_t batch = (uint32_t)hak_opt(HAK_OPT_BATCH_REFILL);
+    uint32_t share = thread_cache_share(h->caps_live_heaps);
     for (unsigned c = 0; c < HAK_SMALL_CLASSES; c++) {
         /* relaxed: ordered by the epoch load above. */
-        uint32_t cap = atomic_load_explicit(&hak_learned_caps[c], memory_order_relaxed);
-        if (cap == 0)
+        uint32_t learned = atomic_load_explicit(&hak_learned_caps[c], memory_order_relaxed);
+        if (learned == 0)
             continue;
+        uint32_t cap = learned * share / 16;
+        if (cap == 0)
+            cap = 1;
         if (hak_class_is_tiny(c))
             hak_heap_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
         else
