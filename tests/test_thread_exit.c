@@ -7,6 +7,7 @@
 
 #include "small/heap.h"
 #include "small/segment.h"
+#include "small/transfer.h"
 #include "base/size_class.h"
 
 static void *alloc_free_exit(void *arg)
@@ -118,6 +119,10 @@ Test(thread_exit, abandoned_slabs_are_readopted, .timeout = 30)
         cr_assert_eq(((unsigned char *)blocks[i])[95], 0x5a);
         hak_free(blocks[i]);
     }
+    /* Our frees left most of those blocks in the transfer cache, where the
+     * adopter would take them without a slab: send them back to their
+     * (abandoned) slabs, so that its misses must adopt them. */
+    hak_transfer_release(0, 0, true);
     uint64_t adopted = 0;
     test_run_threads(1, adopter, &adopted, sizeof adopted);
     cr_assert_gt(adopted, 0);

@@ -19,7 +19,7 @@ Test(transfer, put_and_take_are_batches_with_bounds)
 {
     hak_free(hak_malloc(1)); /* initialised */
     unsigned cls = hak_tiny_class_of(1024);
-    /* Its bytes budget: 256 KiB in batches of 32 blocks of 1 KiB. */
+    /* Its bytes budget: 1 MiB in batches of 32 blocks of 1 KiB. */
     unsigned slots = (unsigned)(HAK_TRANSFER_BYTES / (1024 * HAK_TRANSFER_BATCH));
     cr_assert_lt(slots, HAK_TRANSFER_SLOTS);
     static void *blocks[HAK_TRANSFER_SLOTS + 1][HAK_TRANSFER_BATCH];
