@@ -78,8 +78,7 @@ static void remote_collect_list(hak_heap *h, hak_block *b)
             hak_fatal_ptr("corrupted inbox list at", b, "a freed block was overwritten");
         uintptr_t a = (uintptr_t)b;
         hak_slab *s = hak_slab_of_block(a);
-        /* relaxed: equality with ourselves is stable (see heap.h). */
-        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
+        if (hak_slab_owned_by(s, h))
             hak_warm_pool_return_block(h, s, b);
         else
             hak_remote_free_push(s, b);

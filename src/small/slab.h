@@ -207,6 +207,15 @@ hak_inline hak_slab *hak_slab_of_block(uintptr_t addr)
     return hak_slab_of_segment(addr, hak_segmap_get(addr));
 }
 
+/* Does heap h own slab s?  relaxed: only h itself makes s its own or lets
+ * it go, so equality with ourselves is stable whatever other threads do
+ * (abandon and adoption happen on the owner's own thread or on slabs
+ * nobody owns); a stale other owner only sends a block the slow way. */
+hak_inline bool hak_slab_owned_by(const hak_slab *s, const struct hak_heap *h)
+{
+    return atomic_load_explicit(&s->owner, memory_order_relaxed) == h;
+}
+
 /* Slab i of a small segment. */
 hak_inline hak_slab *hak_segment_slab(hak_segment *seg, unsigned i)
 {

@@ -6,11 +6,11 @@
  * A cache that overflows puts its oldest blocks of other heaps' slabs here
  * in batches instead of sending them back to their owners (in a class
  * whose blocks move between threads, its own blocks too: tiers/cache.c);
- * a cache that
- * misses takes a batch from here before its warm pool.  A block moves from one thread's frees to another thread's
- * mallocs by two copies of a pointer array, without touching the block or
- * its slab: where one thread frees what another allocates, blocks circle
- * between the two caches and this array.
+ * a cache that misses takes a batch from here before its warm pool.  A
+ * block moves from one thread's frees to another thread's mallocs by two
+ * copies of a pointer array, without touching the block or its slab:
+ * where one thread frees what another allocates, blocks circle between
+ * the two caches and this array.
  *
  * A batch holds blocks of any heaps' slabs, all marked freed
  * (base/block.h), all still counted as out of their slabs.  So the cache is bounded (slots

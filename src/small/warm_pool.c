@@ -126,8 +126,7 @@ unsigned hak_warm_pool_return_own(hak_heap *h, void **blocks, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         uintptr_t a = (uintptr_t)blocks[i];
         hak_slab *s = hak_slab_of_block(a);
-        /* relaxed: equality with ourselves is stable (see heap.h). */
-        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == h)
+        if (hak_slab_owned_by(s, h))
             warm_pool_give_back(h, s, (hak_block *)a);
         else
             blocks[foreign++] = (void *)a;

@@ -86,11 +86,8 @@ static unsigned cache_transfer(unsigned cls, void **blocks, unsigned n)
 static unsigned cache_count_foreign(const hak_heap *h, void *const *blocks, unsigned n)
 {
     unsigned foreign = 0;
-    for (unsigned i = 0; i < n; i++) {
-        const hak_slab *s = hak_slab_of_block((uintptr_t)blocks[i]);
-        /* relaxed: equality with ourselves is stable (see heap.h). */
-        foreign += atomic_load_explicit(&s->owner, memory_order_relaxed) != h;
-    }
+    for (unsigned i = 0; i < n; i++)
+        foreign += !hak_slab_owned_by(hak_slab_of_block((uintptr_t)blocks[i]), h);
     return foreign;
 }
 
