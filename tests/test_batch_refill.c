@@ -26,6 +26,23 @@ static hak_slab *refill_slab(unsigned cls)
     return &s;
 }
 
+/* A Mid slab outside any segment, formatted for the class of size. */
+static hak_slab *refill_mid_slab(size_t size)
+{
+    hak_free(hak_malloc(1)); /* initialise keys */
+    static hak_slab s;
+    unsigned cls = hak_mid_class_of(size);
+    size_t bytes = (size_t)1 << hak_classes[cls].slab_shift;
+    void *mem = hak_os_map_aligned(bytes, bytes, 0);
+    cr_assert_not_null(mem);
+    memset(&s, 0, sizeof s);
+    s.shift = hak_classes[cls].slab_shift;
+    s.start = (uintptr_t)mem;
+    hak_slab_format(&s, hak_heap_current(), cls);
+    cr_assert_eq(hak_slab_kind(&s), HAK_SEG_MID);
+    return &s;
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -90,6 +107,40 @@ Test(batch_refill, no_block_lost_or_duplicated)
                 s->used--;
             }
         }
+    }
+}
+
+/* Carving makes the page each new block starts on resident, and a Mid
+ * class's blocks lie pages apart: a Mid refill carves at most a page's
+ * worth of new blocks (one, for blocks of a page or more), while blocks
+ * on its free lists still come back in a whole batch. */
+Test(batch_refill, a_mid_refill_carves_at_most_a_page_of_new_blocks)
+{
+    static const size_t sizes[] = { 1280, 3072, 4096, 8192, 32768 };
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        hak_slab *s = refill_mid_slab(sizes[i]);
+        unsigned page = (unsigned)(HAK_PAGE_SIZE / s->block_size);
+        if (page == 0)
+            page = 1;
+        void *out[64];
+        cr_assert_eq(hak_slab_refill(s, out, 16), page, "%zu B: one page's worth carved", sizes[i]);
+        cr_assert_eq(s->bump, page);
+        unsigned n = page;
+        while (n < 8 && s->bump < s->capacity)
+            n += hak_slab_refill(s, out + n, 16);
+        cr_assert_geq(n, 8 < s->capacity ? 8 : s->capacity, "%zu B: refills go on carving", sizes[i]);
+        for (unsigned k = 0; k < n; k++) {
+            hak_block_mark_freed(out[k]);
+            hak_slab_push_local(s, out[k]);
+            s->used--;
+        }
+        unsigned bump = s->bump;
+        unsigned want = n + page + 1;
+        unsigned got = hak_slab_refill(s, out, want);
+        unsigned fresh = s->capacity - bump < page ? s->capacity - bump : page;
+        cr_assert_eq(got, n + fresh, "%zu B: the free lists whole, then a page's worth", sizes[i]);
+        cr_assert_eq(s->bump, bump + fresh);
+        hak_os_unmap((void *)s->start, (size_t)1 << s->shift);
     }
 }
 

@@ -89,6 +89,20 @@ unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
         unsigned k = want - n;
         if (k > (unsigned)(s->capacity - s->bump))
             k = (unsigned)(s->capacity - s->bump);
+        /* A Mid class's blocks lie pages apart, and carving makes the page
+         * each carved block starts on resident (the mark, below): carved
+         * blocks beyond what the program holds at once would be pages it
+         * never uses.  So a Mid refill carves at most a page's worth (at
+         * least one block); its free lists and remote frees still come in
+         * whole batches, and the cache asks again when it runs dry.  Tiny
+         * blocks are packed: a batch of them spans few pages. */
+        if (hak_slab_kind(s) == HAK_SEG_MID) {
+            unsigned page = (unsigned)(HAK_PAGE_SIZE / s->block_size);
+            if (page == 0)
+                page = 1;
+            if (k > page)
+                k = page;
+        }
         /* Lowest address last in `out`, so the cache hands out never-used
          * blocks in ascending address order.  Each carved block carries the
          * freed mark, like every block waiting in a cache: a free() of one
