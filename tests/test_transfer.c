@@ -183,3 +183,79 @@ Test(transfer, own_blocks_join_the_batches_once_a_class_shed_foreign_ones, .time
     cr_assert_eq(own_only.own_in_transfer, 0, "%u own blocks in the transfer cache",
                  own_only.own_in_transfer);
 }
+
+enum { FOREIGN = 8 };
+
+typedef struct oldest_case {
+    unsigned cap, sent, sent_from_oldest_half, left_in_cache, out_of_order;
+    uint64_t remote_frees;
+} oldest_case;
+
+/* Where b is in order[0..n), or n. */
+static unsigned index_of(void *const *order, unsigned n, const void *b)
+{
+    unsigned i = 0;
+    while (i < n && order[i] != b)
+        i++;
+    return i;
+}
+
+/* Fills a class's cache that moves blocks between threads (shed_foreign)
+ * with FOREIGN of the main thread's blocks, then its own, and frees one
+ * more: the overflow must send exactly the oldest half of the cache to the
+ * transfer cache, each batch in the order the blocks were freed (the cache
+ * that takes it then hands out the most recently freed first, as its own
+ * blocks), counting the other heap's blocks among them as remote frees. */
+static void *oldest_shedder_main(void *arg)
+{
+    oldest_case *o = arg;
+    unsigned cls = hak_tiny_class_of(64);
+    hak_free(hak_malloc(64)); /* our heap */
+    hak_heap *h = hak_heap_current();
+    hak_cache_flush_all(h);
+    transfer_drain_count_of(cls, h);
+    h->shed_foreign[cls] = true; /* as after an earlier overflow shed a foreign block */
+    o->cap = hak_heap_cache_cap(h, cls);
+    cr_assert_leq(o->cap, HAK_TINY_CACHE_MAX);
+    static void *order[HAK_TINY_CACHE_MAX + 1];
+    for (unsigned i = 0; i < FOREIGN; i++)
+        order[i] = shared[i];
+    for (unsigned i = FOREIGN; i <= o->cap; i++)
+        order[i] = hak_malloc(64);
+    hak_cache_flush(h, cls, hak_heap_cache_count(h, cls)); /* the refills' spare blocks */
+    cr_assert_eq(hak_heap_cache_count(h, cls), 0);
+    uint64_t remote_before = h->cstats[cls].remote_frees;
+    for (unsigned i = 0; i <= o->cap; i++)
+        hak_free(order[i]);
+    o->remote_frees = h->cstats[cls].remote_frees - remote_before;
+    o->left_in_cache = hak_heap_cache_count(h, cls);
+    void *batch[HAK_TRANSFER_BATCH];
+    unsigned got;
+    while ((got = hak_transfer_take(cls, batch)) > 0) {
+        for (unsigned k = 0; k < got; k++) {
+            unsigned i = index_of(order, o->cap + 1, batch[k]);
+            o->sent++;
+            o->sent_from_oldest_half += i < o->cap / 2;
+            o->out_of_order += k > 0 && i < index_of(order, o->cap + 1, batch[k - 1]);
+        }
+        hak_remote_free_hand_over(NULL, batch, got);
+    }
+    return NULL;
+}
+
+Test(transfer, an_overflow_sends_the_oldest_half_in_free_order_and_counts_the_foreign_blocks, .timeout = 60)
+{
+    test_watchdog(60);
+    for (int i = 0; i < FOREIGN; i++)
+        shared[i] = hak_malloc(64);
+    oldest_case o = {0};
+    test_run_threads(1, oldest_shedder_main, &o, 0);
+    cr_assert_gt(o.cap / 2, FOREIGN, "precondition: the foreign blocks are among the oldest half");
+    cr_assert_eq(o.sent, o.cap / 2, "%u of %u blocks sent", o.sent, o.cap + 1);
+    cr_assert_eq(o.sent_from_oldest_half, o.sent, "only %u of the %u sent were the oldest",
+                 o.sent_from_oldest_half, o.sent);
+    cr_assert_eq(o.out_of_order, 0, "%u blocks came before one freed earlier", o.out_of_order);
+    cr_assert_eq(o.left_in_cache, o.cap / 2 + 1);
+    cr_assert_eq(o.remote_frees, FOREIGN, "%llu remote frees counted",
+                 (unsigned long long)o.remote_frees);
+}
