@@ -12,26 +12,11 @@
 #include "base/size_class.h"
 #include "small/slab.h"
 
-/* A slab outside any segment, formatted for class cls. */
+/* A slab outside any segment, formatted for class cls (Tiny or Mid). */
 static hak_slab *refill_slab(unsigned cls)
 {
     hak_free(hak_malloc(1)); /* initialise keys */
     static hak_slab s;
-    void *mem = hak_os_map_aligned(65536, 65536, 0);
-    cr_assert_not_null(mem);
-    memset(&s, 0, sizeof s);
-    s.shift = HAK_TINY_SLAB_SHIFT;
-    s.start = (uintptr_t)mem;
-    hak_slab_format(&s, hak_heap_current(), cls);
-    return &s;
-}
-
-/* A Mid slab outside any segment, formatted for the class of size. */
-static hak_slab *refill_mid_slab(size_t size)
-{
-    hak_free(hak_malloc(1)); /* initialise keys */
-    static hak_slab s;
-    unsigned cls = hak_mid_class_of(size);
     size_t bytes = (size_t)1 << hak_classes[cls].slab_shift;
     void *mem = hak_os_map_aligned(bytes, bytes, 0);
     cr_assert_not_null(mem);
@@ -39,7 +24,6 @@ static hak_slab *refill_mid_slab(size_t size)
     s.shift = hak_classes[cls].slab_shift;
     s.start = (uintptr_t)mem;
     hak_slab_format(&s, hak_heap_current(), cls);
-    cr_assert_eq(hak_slab_kind(&s), HAK_SEG_MID);
     return &s;
 }
 
@@ -118,10 +102,9 @@ Test(batch_refill, a_mid_refill_carves_at_most_a_page_of_new_blocks)
 {
     static const size_t sizes[] = { 1280, 3072, 4096, 8192, 32768 };
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        hak_slab *s = refill_mid_slab(sizes[i]);
-        unsigned page = (unsigned)(HAK_PAGE_SIZE / s->block_size);
-        if (page == 0)
-            page = 1;
+        hak_slab *s = refill_slab(hak_mid_class_of(sizes[i]));
+        cr_assert_eq(hak_slab_kind(s), HAK_SEG_MID);
+        unsigned page = hak_blocks_per_page(s->block_size);
         void *out[64];
         cr_assert_eq(hak_slab_refill(s, out, 16), page, "%zu B: one page's worth carved", sizes[i]);
         cr_assert_eq(s->bump, page);

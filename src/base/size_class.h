@@ -52,6 +52,15 @@ hak_inline unsigned hak_small_class_of(size_t size)
 
 hak_inline bool hak_class_is_tiny(unsigned cls) { return cls < HAK_TINY_CLASSES; }
 
+/* Blocks of `size` bytes in a page's worth, at least one: how much a
+ * refill carves or ramps up from without making more than about a page
+ * resident. */
+hak_inline uint32_t hak_blocks_per_page(uint32_t size)
+{
+    uint32_t n = (uint32_t)(HAK_PAGE_SIZE / size);
+    return n ? n : 1;
+}
+
 /* Block index of byte offset `off` inside a slab of class `cls`. */
 hak_inline uint32_t hak_class_block_index(const hak_class_info *ci, uintptr_t off)
 {

@@ -88,8 +88,8 @@ void hak_thread_apply_options(hak_heap *h)
         uint32_t b = cap / 2 < batch ? cap / 2 : batch;
         h->batch[c] = b ? b : 1;
         /* Refill ramp (tiers/cache.h): a page's worth, at least one block. */
-        uint32_t page = (uint32_t)(HAK_PAGE_SIZE / size);
-        h->refill_ramp[c] = page == 0 ? 1 : page < h->batch[c] ? page : h->batch[c];
+        uint32_t page = hak_blocks_per_page(size);
+        h->refill_ramp[c] = page < h->batch[c] ? page : h->batch[c];
         h->drain_cap[c] = 0;
         h->free_run[c] = 0;
         /* Growth (tiers/cache.h): up to twice the configured cap, and for

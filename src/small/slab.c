@@ -96,13 +96,8 @@ unsigned hak_slab_refill(hak_slab *s, void **out, unsigned want)
          * least one block); its free lists and remote frees still come in
          * whole batches, and the cache asks again when it runs dry.  Tiny
          * blocks are packed: a batch of them spans few pages. */
-        if (hak_slab_kind(s) == HAK_SEG_MID) {
-            unsigned page = (unsigned)(HAK_PAGE_SIZE / s->block_size);
-            if (page == 0)
-                page = 1;
-            if (k > page)
-                k = page;
-        }
+        if (hak_slab_kind(s) == HAK_SEG_MID && k > hak_blocks_per_page(s->block_size))
+            k = hak_blocks_per_page(s->block_size);
         /* Lowest address last in `out`, so the cache hands out never-used
          * blocks in ascending address order.  Each carved block carries the
          * freed mark, like every block waiting in a cache: a free() of one
