@@ -59,6 +59,14 @@ static uint32_t thread_cache_share(uint32_t live_heaps)
     return share < 8 ? 8 : share;
 }
 
+/* Blocks per refill of a class whose cap is cap: batch_refill, at most
+ * half the cap, at least one. */
+static uint32_t thread_refill_batch(uint32_t cap, uint32_t batch)
+{
+    uint32_t b = cap / 2 < batch ? cap / 2 : batch;
+    return b ? b : 1;
+}
+
 void hak_thread_apply_options(hak_heap *h)
 {
     h->caps_live_heaps = hak_heap_live_count();
@@ -85,8 +93,7 @@ void hak_thread_apply_options(hak_heap *h)
                 cap = 2;
             hak_heap_set_cap(h, c, cap);
         }
-        uint32_t b = cap / 2 < batch ? cap / 2 : batch;
-        h->batch[c] = b ? b : 1;
+        h->batch[c] = thread_refill_batch(cap, batch);
         /* Refill ramp (tiers/cache.h): a page's worth, at least one block. */
         uint32_t page = hak_blocks_per_page(size);
         h->refill_ramp[c] = page < h->batch[c] ? page : h->batch[c];
@@ -146,8 +153,7 @@ static void thread_apply_learned(hak_heap *h)
             hak_heap_set_cap(h, c, cap < HAK_TINY_CACHE_MAX ? cap : HAK_TINY_CACHE_MAX);
         else
             hak_heap_set_cap(h, c, cap < HAK_MID_CACHE_MAX ? cap : HAK_MID_CACHE_MAX);
-        uint32_t b = cap / 2 < batch ? cap / 2 : batch;
-        h->batch[c] = b ? b : 1;
+        h->batch[c] = thread_refill_batch(cap, batch);
         h->drain_cap[c] = 0; /* a drain in progress ends with the new cap */
     }
 }
