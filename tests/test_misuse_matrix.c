@@ -105,6 +105,27 @@ Test(misuse_matrix, realloc_of_interior_every_tier)
     }
 }
 
+/* The same with the size the block has: realloc keeps a block where it is
+ * when its size still suits it (front/alloc.c), and checks it first. */
+static size_t victim_size;
+static void child_realloc_in_place(void) { hide(hak_realloc(victim, victim_size)); }
+
+Test(misuse_matrix, realloc_in_place_of_freed_or_interior_every_tier)
+{
+    for (int t = 0; t < 4; t++) {
+        victim_size = tier_size[t];
+        victim = alloc_filled(tier_size[t]);
+        hak_free(victim);
+        expect_abort(child_realloc_in_place,
+                     t < 3 ? "realloc of freed block" : "realloc of freed block|realloc of",
+                     tier_name[t]);
+        char *p = alloc_filled(tier_size[t]);
+        victim = p + 16;
+        expect_abort(child_realloc_in_place, "realloc of invalid pointer", tier_name[t]);
+        hak_free(p);
+    }
+}
+
 Test(misuse_matrix, usable_size_of_freed_every_tier)
 {
     for (int t = 0; t < 4; t++) {

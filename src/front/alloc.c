@@ -486,7 +486,8 @@ static HAK_FRAME void *alloc_move(void *p, size_t old_usable, size_t size)
     return q;
 }
 
-HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
+/* Every realloc that hak_realloc_impl does not settle in place. */
+static hak_noinline HAK_FRAME void *alloc_realloc_slow(void *p, size_t size)
 {
     if (p == NULL)
         return hak_api_malloc(size);
@@ -548,6 +549,30 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
      * caller sees an allocation failure and keeps its block. */
     errno = ENOMEM;
     return NULL;
+}
+
+/* realloc where the block stays: a Tiny or Mid block whose class still
+ * suits the new size, or a Large run that does.  The Tiny/Mid test is the
+ * free fast path's (api.h: the start of a block below the slab's bump, not
+ * marked freed), so the default checks hold here as they do there; a block
+ * that fails it, and every other case, goes to alloc_realloc_slow, which
+ * names the misuse.  Canaries (secure profile) are checked there too.
+ * size - 1 < usable also sends size 0 (a free) there.  The profiler's
+ * view of a Large run kept in place is the slow path's too. */
+HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned map = hak_segmap_get(a);
+    if (hak_likely(map >= HAK_SEGMAP_SMALL_MIN)) {
+        const hak_slab *s = hak_slab_of(a, map);
+        size_t usable = s->block_size;
+        if (hak_likely(hak_slab_offset_ok(s, a - s->start)) && !hak_block_is_freed(p) &&
+            !hak_secure.canaries && size - 1 < usable && (size >= usable / 2 || usable <= 64))
+            return p;
+    } else if (map == HAK_SEGMAP_LARGE && !hak_prof_active() && hak_large_fits(p, size)) {
+        return p;
+    }
+    return alloc_realloc_slow(p, size);
 }
 
 HAK_FRAME void *hak_reallocarray_impl(void *p, size_t count, size_t size)

@@ -164,21 +164,34 @@ void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed
     return large_alloc(h, size, align, false, zeroed);
 }
 
-/* Validate p as a live Large block; returns its segment and page. */
-static hak_runs_segment *large_check(const void *p, const char *op, unsigned *page)
+/* p failed large_check: say why, and abort.  seg: NULL when p is not even
+ * a page start past the segment's header, else p's segment, page i. */
+static hak_noreturn hak_cold void large_check_failed(const void *p, const char *op,
+                                                     const hak_runs_segment *seg, unsigned i)
+{
+    if (seg != NULL) {
+        /* relaxed: as in large_check. */
+        unsigned st = atomic_load_explicit(&seg->run_state[i], memory_order_relaxed);
+        if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED || st == HAK_RUN_QUARANTINED)
+            hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
+    }
+    hak_fatal_ptr(op, p, "not the start of a Large block");
+}
+
+/* Validate p as a live Large block; returns its segment and page.  Inline,
+ * with the reports out of line: it is most of realloc's in-place case
+ * (hak_large_fits). */
+hak_inline hak_runs_segment *large_check(const void *p, const char *op, unsigned *page)
 {
     uintptr_t a = (uintptr_t)p;
     hak_runs_segment *seg = large_segment_of(p);
     unsigned i = large_page_of(p);
     if (hak_unlikely((a & (HAK_PAGE_SIZE - 1)) != 0 || i < seg->first_page))
-        hak_fatal_ptr(op, p, "not the start of a Large block");
+        large_check_failed(p, op, NULL, 0);
     /* relaxed: a state change by another thread would itself be misuse. */
-    unsigned st = atomic_load_explicit(&seg->run_state[i], memory_order_relaxed);
-    if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
-        if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED || st == HAK_RUN_QUARANTINED)
-            hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
-        hak_fatal_ptr(op, p, "not the start of a Large block");
-    }
+    if (hak_unlikely(atomic_load_explicit(&seg->run_state[i], memory_order_relaxed) !=
+                     HAK_RUN_ALLOCATED))
+        large_check_failed(p, op, seg, i);
     *page = i;
     return seg;
 }
@@ -301,6 +314,23 @@ void hak_large_free(void *p, size_t expected_size, size_t expected_align)
     large_place(h, seg, i, p, bytes);
 }
 
+/* Does a run of cur usable bytes keep new_size where it is?  Not when more
+ * than half of it would lie idle: shrinking then gives pages back. */
+static bool large_run_keeps(size_t cur, size_t new_size)
+{
+    return new_size <= cur && new_size >= cur / 2;
+}
+
+bool hak_large_fits(void *p, size_t new_size)
+{
+    unsigned i;
+    hak_runs_segment *seg = large_check(p, "realloc of invalid pointer", &i);
+    if (!large_run_keeps(large_run_bytes(seg, i), new_size))
+        return false;
+    hak_runs_note_request(seg, i, new_size, 0);
+    return true;
+}
+
 bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
 {
     unsigned i;
@@ -308,7 +338,7 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
     size_t cur = large_run_bytes(seg, i);
     if (new_size > HAK_LARGE_MAX)
         return false;
-    if (new_size <= cur && new_size >= cur / 2) {
+    if (large_run_keeps(cur, new_size)) {
         hak_runs_note_request(seg, i, new_size, 0);
         return true;
     }

@@ -38,6 +38,10 @@ void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed
  * with is reported as misuse. */
 void hak_large_free(void *p, size_t expected_size, size_t expected_align);
 size_t hak_large_usable(const void *p);
+/* realloc's common case: p (checked as hak_large_usable checks it) keeps
+ * its run as it is for new_size bytes; true if so, with new_size recorded
+ * as what the run was asked for.  No heap needed: nothing is counted. */
+bool hak_large_fits(void *p, size_t new_size);
 /* Grow or shrink in place; true if p now holds new_size bytes.  h: the
  * calling thread's heap, for its counters (NULL: none). */
 bool hak_large_resize(hak_heap *h, void *p, size_t new_size);

@@ -435,21 +435,3 @@ void hak_runs_totals(hak_runs_pool *pool, size_t *mapped, size_t *dirty_free)
     hak_lock_release(&pool->lock);
     *dirty_free = dirty;
 }
-
-/* ---- what a run was allocated for ---- */
-
-void hak_runs_note_request(hak_runs_segment *seg, unsigned i, size_t size, size_t align)
-{
-    unsigned shift = (unsigned)__builtin_ctzll(align > HAK_MIN_ALIGN ? align : HAK_MIN_ALIGN);
-    seg->run_request[i] = (uint32_t)size << HAK_RUNS_REQUEST_SHIFT | shift;
-}
-
-size_t hak_runs_request_size(const hak_runs_segment *seg, unsigned i)
-{
-    return seg->run_request[i] >> HAK_RUNS_REQUEST_SHIFT;
-}
-
-size_t hak_runs_request_align(const hak_runs_segment *seg, unsigned i)
-{
-    return (size_t)1 << (seg->run_request[i] & ((1u << HAK_RUNS_REQUEST_SHIFT) - 1));
-}

@@ -154,10 +154,24 @@ size_t hak_runs_purge(hak_runs_pool *pool, uint64_t now_ms, bool force);
 /* Bytes mapped and free-but-resident (takes the lock). */
 void hak_runs_totals(hak_runs_pool *pool, size_t *mapped, size_t *dirty_free);
 
-/* Record what the run at page i was allocated for (align 0: the default). */
-void hak_runs_note_request(hak_runs_segment *seg, unsigned i, size_t size, size_t align);
+/* Record what the run at page i was allocated for (align 0: the default).
+ * Inline: realloc's in-place case records every new size. */
+hak_inline void hak_runs_note_request(hak_runs_segment *seg, unsigned i, size_t size,
+                                      size_t align)
+{
+    unsigned shift = (unsigned)__builtin_ctzll(align > HAK_MIN_ALIGN ? align : HAK_MIN_ALIGN);
+    seg->run_request[i] = (uint32_t)size << HAK_RUNS_REQUEST_SHIFT | shift;
+}
+
 /* What it was allocated for: the size, and the alignment. */
-size_t hak_runs_request_size(const hak_runs_segment *seg, unsigned i);
-size_t hak_runs_request_align(const hak_runs_segment *seg, unsigned i);
+hak_inline size_t hak_runs_request_size(const hak_runs_segment *seg, unsigned i)
+{
+    return seg->run_request[i] >> HAK_RUNS_REQUEST_SHIFT;
+}
+
+hak_inline size_t hak_runs_request_align(const hak_runs_segment *seg, unsigned i)
+{
+    return (size_t)1 << (seg->run_request[i] & ((1u << HAK_RUNS_REQUEST_SHIFT) - 1));
+}
 
 #endif
