@@ -351,6 +351,13 @@ static unsigned check_segment(const hak_runs_segment *seg)
         for (unsigned h = seg->bin_head[n]; h && listed <= free_runs; h = seg->free_next[h])
             listed++;
     cr_assert_eq(listed, free_runs, "%u runs listed, %u free", listed, free_runs);
+    /* The bin map's summary word says which of its words hold a length,
+     * and a length is in the map exactly when runs of it are listed. */
+    for (unsigned k = 0; k < HAK_RUNS_WORDS; k++)
+        cr_assert_eq((seg->bin_words >> k) & 1, seg->bin_bits[k] != 0, "bin map word %u", k);
+    for (unsigned n = 1; n < HAK_RUNS_PAGES; n++)
+        cr_assert_eq((seg->bin_bits[n / 64] >> (n % 64)) & 1, seg->bin_head[n] != 0,
+                     "length %u: bin map and list disagree", n);
     return free_runs;
 }
 

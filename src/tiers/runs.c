@@ -51,20 +51,16 @@ static bool bits_test(const uint64_t *w, unsigned i)
 }
 
 static void bits_set_one(uint64_t *w, unsigned i) { w[i >> 6] |= (uint64_t)1 << (i & 63); }
-static void bits_clear_one(uint64_t *w, unsigned i) { w[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
-
-/* Mask of bits [lo, hi) of a word, 0 <= lo < hi <= 64. */
-static uint64_t bits_mask(unsigned lo, unsigned hi)
-{
-    return (~(uint64_t)0 >> (64 - (hi - lo))) << lo;
-}
 
 /* Mask of the bits of [i, end) in word k, which holds some of them. */
 static uint64_t bits_word_mask(unsigned k, unsigned i, unsigned end)
 {
-    unsigned lo = k == i >> 6 ? i & 63 : 0;
-    unsigned hi = k == (end - 1) >> 6 ? end - (k << 6) : 64;
-    return bits_mask(lo, hi);
+    uint64_t mask = ~(uint64_t)0;
+    if (k == i >> 6)
+        mask <<= i & 63;
+    if (k == (end - 1) >> 6)
+        mask &= ~(uint64_t)0 >> (63 - ((end - 1) & 63));
+    return mask;
 }
 
 /* Set or clear bits [i, i+n), n > 0. */
@@ -74,6 +70,55 @@ static void bits_assign(uint64_t *w, unsigned i, unsigned n, bool set)
         uint64_t mask = bits_word_mask(k, i, end);
         w[k] = set ? w[k] | mask : w[k] & ~mask;
     }
+}
+
+/* Bin maps: bitmaps of HAK_RUNS_PAGES bits (a bit per length) with a
+ * summary word (bit k: word k is not 0), so that the next length at or
+ * above i and the last one below a limit take two word scans, not up to
+ * sixteen. */
+static void bins_set(uint64_t *w, uint64_t *words, unsigned i)
+{
+    w[i >> 6] |= (uint64_t)1 << (i & 63);
+    *words |= (uint64_t)1 << (i >> 6);
+}
+
+static void bins_clear(uint64_t *w, uint64_t *words, unsigned i)
+{
+    w[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    if (w[i >> 6] == 0)
+        *words &= ~((uint64_t)1 << (i >> 6));
+}
+
+/* The lowest set bit at or above i, or HAK_RUNS_PAGES. */
+static unsigned bins_next(const uint64_t *w, uint64_t words, unsigned i)
+{
+    if (i >= HAK_RUNS_PAGES)
+        return HAK_RUNS_PAGES;
+    unsigned k = i >> 6;
+    uint64_t word = w[k] & (~(uint64_t)0 << (i & 63));
+    if (word == 0) {
+        uint64_t above = words & (~(uint64_t)1 << k); /* words after k; k < 63 */
+        if (above == 0)
+            return HAK_RUNS_PAGES;
+        k = (unsigned)__builtin_ctzll(above);
+        word = w[k];
+    }
+    return k * 64 + (unsigned)__builtin_ctzll(word);
+}
+
+/* The highest set bit below limit (<= HAK_RUNS_PAGES), or HAK_RUNS_PAGES. */
+static unsigned bins_prev(const uint64_t *w, uint64_t words, unsigned limit)
+{
+    unsigned k = limit >> 6;
+    uint64_t word = (limit & 63) ? w[k] & (((uint64_t)1 << (limit & 63)) - 1) : 0;
+    if (word == 0) {
+        uint64_t below = words & (((uint64_t)1 << k) - 1);
+        if (below == 0)
+            return HAK_RUNS_PAGES;
+        k = 63 - (unsigned)__builtin_clzll(below);
+        word = w[k];
+    }
+    return k * 64 + 63 - (unsigned)__builtin_clzll(word);
 }
 
 /* ---- segments ---- */
@@ -117,7 +162,7 @@ static void run_file(hak_runs_segment *seg, unsigned h, unsigned n)
     if (first)
         seg->free_prev[first] = (uint16_t)h;
     else
-        bits_set_one(seg->bin_bits, n);
+        bins_set(seg->bin_bits, &seg->bin_words, n);
     seg->bin_head[n] = (uint16_t)h;
     if (n > seg->longest)
         seg->longest = n;
@@ -135,7 +180,7 @@ static void run_unfile(hak_runs_segment *seg, unsigned h, unsigned n)
     if (next)
         seg->free_prev[next] = (uint16_t)prev;
     if (seg->bin_head[n] == 0)
-        bits_clear_one(seg->bin_bits, n);
+        bins_clear(seg->bin_bits, &seg->bin_words, n);
 }
 
 /* After the segment's free runs changed: bring longest up to date and
@@ -143,7 +188,7 @@ static void run_unfile(hak_runs_segment *seg, unsigned h, unsigned n)
 static void runs_refile(hak_runs_pool *pool, hak_runs_segment *seg)
 {
     if (seg->longest && seg->bin_head[seg->longest] == 0) {
-        unsigned l = bits_prev(seg->bin_bits, seg->longest, true);
+        unsigned l = bins_prev(seg->bin_bits, seg->bin_words, seg->longest);
         seg->longest = l < HAK_RUNS_PAGES ? l : 0;
     }
     if (seg->longest == seg->filed)
@@ -151,12 +196,12 @@ static void runs_refile(hak_runs_pool *pool, hak_runs_segment *seg)
     if (seg->filed) {
         hak_list_remove(&pool->bins[seg->filed], &seg->bin_link);
         if (hak_list_empty(&pool->bins[seg->filed]))
-            bits_clear_one(pool->bin_bits, seg->filed);
+            bins_clear(pool->bin_bits, &pool->bin_words, seg->filed);
     }
     seg->filed = seg->longest;
     if (seg->filed) {
         if (hak_list_empty(&pool->bins[seg->filed]))
-            bits_set_one(pool->bin_bits, seg->filed);
+            bins_set(pool->bin_bits, &pool->bin_words, seg->filed);
         hak_list_push_front(&pool->bins[seg->filed], &seg->bin_link);
     }
 }
@@ -220,22 +265,39 @@ static unsigned runs_find_aligned(const hak_runs_segment *seg, unsigned pages,
     }
 }
 
+/* Bits set in x.  __builtin_popcountll is a call into libgcc on the
+ * x86-64 baseline (no POPCNT instruction); this is a dozen instructions
+ * inline. */
+static unsigned bits_count(uint64_t x)
+{
+    x -= (x >> 1) & 0x5555555555555555u;
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (unsigned)((x * 0x0101010101010101u) >> 56);
+}
+
 /* Lock held.  Pages [i, i+n), just taken off the free runs, become the
  * pages of one run at i or the tail of the run it grows: they leave the
- * free and dirty maps, and stale heads among them (but the first `keep`)
- * read NONE: a free of one must report a pointer inside a block, not a
- * freed block.  Returns how many of them were dirty. */
+ * free and dirty maps, and stale heads among them (but the first `keep`,
+ * 0 or 1) read NONE: a free of one must report a pointer inside a block,
+ * not a freed block.  One pass over the words of the range.  Returns how
+ * many of them were dirty. */
 static unsigned runs_claim(const hak_runs_pool *pool, hak_runs_segment *seg, unsigned i,
                            unsigned n, unsigned keep)
 {
     unsigned dirty_pages = 0;
     for (unsigned k = i >> 6, end = i + n; k <= (end - 1) >> 6; k++) {
         uint64_t mask = bits_word_mask(k, i, end);
-        if (seg->dirty_bits[k] & mask)
-            dirty_pages += (unsigned)__builtin_popcountll(seg->dirty_bits[k] & mask);
+        dirty_pages += bits_count(seg->dirty_bits[k] & mask);
         seg->free_bits[k] &= ~mask;
         seg->dirty_bits[k] &= ~mask;
         seg->old_bits[k] &= ~mask;
+        uint64_t stale = seg->mark_bits[k] & mask;
+        if (keep && k == i >> 6)
+            stale &= ~((uint64_t)1 << (i & 63));
+        seg->mark_bits[k] &= ~stale;
+        for (; stale; stale &= stale - 1)
+            hak_runs_set_state(seg, k * 64 + (unsigned)__builtin_ctzll(stale), HAK_RUN_NONE);
     }
     if (dirty_pages) {
         seg->dirty_pages -= dirty_pages;
@@ -243,11 +305,6 @@ static unsigned runs_claim(const hak_runs_pool *pool, hak_runs_segment *seg, uns
     }
     seg->free_pages -= n;
     seg->empty_since_ms = 0;
-    for (unsigned k = bits_next(seg->mark_bits, i + keep, i + n, true); k < i + n;
-         k = bits_next(seg->mark_bits, k + 1, i + n, true)) {
-        hak_runs_set_state(seg, k, HAK_RUN_NONE);
-        bits_clear_one(seg->mark_bits, k);
-    }
     return dirty_pages;
 }
 
@@ -276,11 +333,11 @@ void *hak_runs_take(hak_runs_pool *pool, unsigned pages, unsigned align_pages, b
     if (align_pages <= 1) {
         /* The segment whose longest free run fits best, and in it the
          * shortest free run that fits. */
-        unsigned b = bits_next(pool->bin_bits, pages, HAK_RUNS_PAGES, true);
+        unsigned b = bins_next(pool->bin_bits, pool->bin_words, pages);
         if (b >= HAK_RUNS_PAGES)
             return NULL;
         hak_runs_segment *seg = runs_bin_entry(pool->bins[b].head);
-        unsigned n = bits_next(seg->bin_bits, pages, HAK_RUNS_PAGES, true);
+        unsigned n = bins_next(seg->bin_bits, seg->bin_words, pages);
         unsigned h = seg->bin_head[n];
         return runs_carve(pool, seg, h, n, h, pages, zeroed);
     }

@@ -56,6 +56,7 @@ typedef struct hak_runs_segment {
     uint64_t old_bits[HAK_RUNS_WORDS];
     uint64_t mark_bits[HAK_RUNS_WORDS];  /* pool lock: run_state is not NONE */
     uint64_t bin_bits[HAK_RUNS_WORDS];   /* pool lock: a free run of that length */
+    uint64_t bin_words;                  /* pool lock: bit k: bin_bits[k] is not 0 */
     /* pool lock: free runs of each length, linked through their heads by
      * page index (0: none; page 0 is the header). */
     uint16_t bin_head[HAK_RUNS_PAGES];
@@ -92,6 +93,7 @@ typedef struct hak_runs_pool {
      * none. */
     hak_list bins[HAK_RUNS_PAGES];
     uint64_t bin_bits[HAK_RUNS_WORDS];
+    uint64_t bin_words; /* lock: bit k: bin_bits[k] is not 0 */
 } hak_runs_pool;
 
 /* Give a pool its geometry.  The pool itself is zero-initialised (in .bss,
