@@ -566,8 +566,12 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
     if (hak_likely(map >= HAK_SEGMAP_SMALL_MIN)) {
         const hak_slab *s = hak_slab_of(a, map);
         size_t usable = s->block_size;
-        if (hak_likely(hak_slab_offset_ok(s, a - s->start)) && !hak_block_is_freed(p) &&
-            !hak_secure.canaries && size - 1 < usable && (size >= usable / 2 || usable <= 64))
+        /* The freed-mark test as free makes it (hak_block_carries_mark):
+         * a program that has just written a 16-byte block's last byte
+         * does not stall this load behind its store. */
+        if (hak_likely(hak_slab_offset_ok(s, a - s->start)) && !hak_track_is_free(p) &&
+            !hak_block_carries_mark(p, hak_block_mark) && !hak_secure.canaries &&
+            size - 1 < usable && (size >= usable / 2 || usable <= 64))
             return p;
     } else if (map == HAK_SEGMAP_LARGE && !hak_prof_active() && hak_large_fits(p, size)) {
         return p;
