@@ -909,3 +909,110 @@ Test(large, free_by_thread_without_heap)
     cr_assert_eq(stats_now().segments_mapped, s1.segments_mapped, "a new segment was mapped");
     hak_free(p);
 }
+
+/* ---- the run engine's choice of segment (a pool of the test's own) ---- */
+
+static void test_pool_setup(hak_runs_pool *pool)
+{
+    lib_init(); /* the segment magic's key */
+    memset(pool, 0, sizeof *pool);
+    hak_runs_pool_setup(pool, HAK_SEGMENT_SHIFT, HAK_PAGE_SHIFT, HAK_SEGMAP_LARGE, 0x5a, false);
+}
+
+static hak_runs_segment *test_pool_grow(hak_runs_pool *pool)
+{
+    hak_runs_segment *seg = hak_runs_segment_new(pool, false);
+    cr_assert_not_null(seg);
+    hak_runs_add(pool, seg, 1);
+    return seg;
+}
+
+static hak_runs_segment *test_take(hak_runs_pool *pool, unsigned pages, void **run)
+{
+    bool zeroed;
+    *run = hak_runs_take(pool, pages, 1, &zeroed);
+    cr_assert_not_null(*run, "no room for %u pages", pages);
+    return hak_runs_segment_of(pool, (uintptr_t)*run);
+}
+
+static void test_give_back(hak_runs_pool *pool, void *run, unsigned pages)
+{
+    hak_runs_segment *seg = hak_runs_segment_of(pool, (uintptr_t)run);
+    hak_runs_give_back(pool, seg, hak_runs_page_of(pool, (uintptr_t)run), pages, 1);
+}
+
+/* The pool's age slots are its oldest segments in list order, each with
+ * its longest free run. */
+static void check_age_slots(const hak_runs_pool *pool)
+{
+    unsigned k = 0;
+    for (hak_list_node *n = pool->segments.head; n; n = n->next, k++) {
+        const hak_runs_segment *seg = hak_list_entry(n, hak_runs_segment, link);
+        if (k < HAK_RUNS_AGE_SLOTS) {
+            cr_assert_lt(k, pool->age_count, "segment %u of the list has no age slot", k);
+            cr_assert_eq(pool->age_seg[k], seg, "age slot %u is not the list's segment %u", k, k);
+            cr_assert_eq(seg->age_slot, k);
+            cr_assert_eq(pool->age_longest[k], seg->longest, "age slot %u: longest", k);
+        } else {
+            cr_assert_eq(seg->age_slot, HAK_RUNS_AGE_SLOTS, "segment %u has an age slot", k);
+        }
+    }
+    cr_assert_eq(pool->age_count, k < HAK_RUNS_AGE_SLOTS ? k : HAK_RUNS_AGE_SLOTS);
+}
+
+/* A take comes from the oldest segment with room, not from the one whose
+ * free run fits best: here the newer segment's 120 free pages fit a
+ * request of 100 more closely than the older, empty one. */
+Test(large, runs_take_from_the_oldest_segment_with_room)
+{
+    hak_runs_pool pool;
+    test_pool_setup(&pool);
+    hak_runs_segment *a = test_pool_grow(&pool);
+    unsigned all = a->longest;
+    void *ra, *rb, *r;
+    cr_assert_eq(test_take(&pool, all - 20, &ra), a);
+    hak_runs_segment *b = test_pool_grow(&pool);
+    cr_assert_eq(test_take(&pool, all - 120, &rb), b, "20 pages left in the older segment");
+    test_give_back(&pool, ra, all - 20);
+    cr_assert_eq(a->longest, all);
+    cr_assert_eq(test_take(&pool, 100, &r), a, "the newer segment's closer fit was taken");
+    check_age_slots(&pool);
+    test_give_back(&pool, r, 100);
+    test_give_back(&pool, rb, all - 120);
+    hak_runs_purge(&pool, 2, true);
+    cr_assert_eq(pool.count, 0);
+    check_age_slots(&pool);
+}
+
+/* More segments than age slots: with every slotted segment full a take
+ * finds room in the others through the bins, and when a slotted segment
+ * is unmapped the oldest of the others takes its slot. */
+Test(large, runs_age_slots_beyond_their_number_and_after_an_unmap)
+{
+    enum { N = HAK_RUNS_AGE_SLOTS + 2 };
+    static hak_runs_segment *seg[N];
+    static void *run[N];
+    hak_runs_pool pool;
+    test_pool_setup(&pool);
+    unsigned all = 0;
+    for (unsigned i = 0; i < N; i++) {
+        seg[i] = test_pool_grow(&pool);
+        all = seg[i]->longest;
+        cr_assert_eq(test_take(&pool, all, &run[i]), seg[i], "segment %u", i);
+    }
+    check_age_slots(&pool);
+    test_give_back(&pool, run[N - 1], all);
+    cr_assert_eq(test_take(&pool, all, &run[N - 1]), seg[N - 1], "room beyond the age slots");
+    test_give_back(&pool, run[3], all);
+    hak_runs_purge(&pool, 2, true); /* unmaps segment 3, the only empty one */
+    cr_assert_eq(pool.count, N - 1);
+    check_age_slots(&pool);
+    cr_assert_eq(pool.age_seg[HAK_RUNS_AGE_SLOTS - 1], seg[HAK_RUNS_AGE_SLOTS],
+                 "the oldest segment without a slot did not take the freed one");
+    for (unsigned i = 0; i < N; i++)
+        if (i != 3)
+            test_give_back(&pool, run[i], all);
+    hak_runs_purge(&pool, 2, true);
+    cr_assert_eq(pool.count, 0);
+    check_age_slots(&pool);
+}

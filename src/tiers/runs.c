@@ -191,6 +191,8 @@ static void runs_refile(hak_runs_pool *pool, hak_runs_segment *seg)
         unsigned l = bins_prev(seg->bin_bits, seg->bin_words, seg->longest);
         seg->longest = l < HAK_RUNS_PAGES ? l : 0;
     }
+    if (seg->age_slot < HAK_RUNS_AGE_SLOTS)
+        pool->age_longest[seg->age_slot] = (uint16_t)seg->longest;
     if (seg->longest == seg->filed)
         return;
     if (seg->filed) {
@@ -237,6 +239,35 @@ hak_runs_segment *hak_runs_segment_new(hak_runs_pool *pool, bool guard)
     return seg;
 }
 
+/* Give seg, the oldest segment without one, the next age slot. */
+static void runs_age_push(hak_runs_pool *pool, hak_runs_segment *seg)
+{
+    unsigned slot = pool->age_count++;
+    pool->age_seg[slot] = seg;
+    pool->age_longest[slot] = (uint16_t)seg->longest;
+    seg->age_slot = slot;
+}
+
+/* seg leaves the pool: its age slot goes, the younger ones move up, and
+ * the oldest segment without a slot (the list's next after the last
+ * slotted one) takes the last. */
+static void runs_age_remove(hak_runs_pool *pool, hak_runs_segment *seg)
+{
+    unsigned slot = seg->age_slot;
+    if (slot >= HAK_RUNS_AGE_SLOTS)
+        return;
+    hak_runs_segment *next = runs_seg_entry(pool->age_seg[pool->age_count - 1]->link.next);
+    pool->age_count--;
+    for (unsigned k = slot; k < pool->age_count; k++) {
+        pool->age_seg[k] = pool->age_seg[k + 1];
+        pool->age_longest[k] = pool->age_longest[k + 1];
+        pool->age_seg[k]->age_slot = k;
+    }
+    seg->age_slot = HAK_RUNS_AGE_SLOTS;
+    if (next != NULL && next != seg)
+        runs_age_push(pool, next);
+}
+
 void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg, uint64_t now)
 {
     /* Empty as of now: should another thread's run fit better elsewhere
@@ -244,6 +275,9 @@ void hak_runs_add(hak_runs_pool *pool, hak_runs_segment *seg, uint64_t now)
     seg->empty_since_ms = now ? now : 1;
     hak_list_push_back(&pool->segments, &seg->link);
     pool->count++;
+    seg->age_slot = HAK_RUNS_AGE_SLOTS;
+    if (pool->age_count < HAK_RUNS_AGE_SLOTS)
+        runs_age_push(pool, seg);
     runs_refile(pool, seg);
 }
 
@@ -331,12 +365,22 @@ static void *runs_carve(hak_runs_pool *pool, hak_runs_segment *seg, unsigned h, 
 void *hak_runs_take(hak_runs_pool *pool, unsigned pages, unsigned align_pages, bool *zeroed)
 {
     if (align_pages <= 1) {
-        /* The segment whose longest free run fits best, and in it the
-         * shortest free run that fits. */
-        unsigned b = bins_next(pool->bin_bits, pool->bin_words, pages);
-        if (b >= HAK_RUNS_PAGES)
-            return NULL;
-        hak_runs_segment *seg = runs_bin_entry(pool->bins[b].head);
+        /* The oldest segment with room, or with the oldest all full the
+         * segment whose longest free run fits best; in it the shortest
+         * free run that fits (runs.h says why). */
+        hak_runs_segment *seg = NULL;
+        for (unsigned k = 0; k < pool->age_count; k++) {
+            if (pool->age_longest[k] >= pages) {
+                seg = pool->age_seg[k];
+                break;
+            }
+        }
+        if (seg == NULL) {
+            unsigned b = bins_next(pool->bin_bits, pool->bin_words, pages);
+            if (b >= HAK_RUNS_PAGES)
+                return NULL;
+            seg = runs_bin_entry(pool->bins[b].head);
+        }
         unsigned n = bins_next(seg->bin_bits, seg->bin_words, pages);
         unsigned h = seg->bin_head[n];
         return runs_carve(pool, seg, h, n, h, pages, zeroed);
@@ -446,6 +490,7 @@ size_t hak_runs_purge(hak_runs_pool *pool, uint64_t now_ms, bool force)
         if (seg->empty_since_ms && (force || now_ms - seg->empty_since_ms >= delay)) {
             /* Empty for a whole delay: give the mapping back.  Off the
              * lists, its link chains the doomed ones. */
+            runs_age_remove(pool, seg);
             hak_list_remove(&pool->segments, &seg->link);
             pool->count--;
             seg->longest = 0;

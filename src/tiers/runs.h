@@ -8,9 +8,15 @@
  *
  * Free pages form maximal free runs: a run given back merges with the free
  * runs on both sides at once.  Each segment files its free runs by length
- * and the pool files its segments by their longest free run, so a take
- * finds the best-fitting segment and in it the best-fitting run in a few
- * word scans, whatever the number of segments.  Free pages stay resident
+ * and the pool files its segments by their longest free run.  A take
+ * serves from the oldest segment with room: blocks pack into the oldest
+ * segments and the newer ones empty out (and are unmapped), instead of
+ * every segment holding a few live runs among pages that earlier blocks
+ * made resident.  The pool keeps the longest free runs of its oldest
+ * HAK_RUNS_AGE_SLOTS segments side by side, so that choice reads two
+ * cache lines; with all of those full it takes the best-fitting segment
+ * of the rest from the bins, in a few word scans whatever their number.
+ * In the segment it takes the best-fitting free run.  Free pages stay resident
  * ("dirty") for between half a purge delay and a delay, then are madvised
  * away; a segment that stays empty for a delay is unmapped.
  *
@@ -27,6 +33,8 @@
 
 #define HAK_RUNS_PAGES 1024
 #define HAK_RUNS_WORDS (HAK_RUNS_PAGES / 64)
+/* Oldest segments a pool keeps the longest free runs of, in age order. */
+#define HAK_RUNS_AGE_SLOTS 64
 
 /* Run head states, readable by any thread (misuse checks).  To the pool a
  * cached or quarantined run is still taken: only its tier holds it. */
@@ -49,6 +57,7 @@ typedef struct hak_runs_segment {
     uint64_t empty_since_ms;     /* pool lock: when the last run left, 0 if not empty */
     hak_list_node link;          /* pool lock: on the pool's segment list */
     hak_list_node bin_link;      /* pool lock: on the segment bin of `filed` */
+    uint32_t age_slot;           /* pool lock: index in the pool's age slots, or HAK_RUNS_AGE_SLOTS */
     uint64_t free_bits[HAK_RUNS_WORDS];  /* pool lock: page is free */
     uint64_t dirty_bits[HAK_RUNS_WORDS]; /* pool lock: free and maybe resident */
     /* pool lock: dirty pages that were already dirty at epoch_ms; a purge
@@ -94,6 +103,11 @@ typedef struct hak_runs_pool {
     hak_list bins[HAK_RUNS_PAGES];
     uint64_t bin_bits[HAK_RUNS_WORDS];
     uint64_t bin_words; /* lock: bit k: bin_bits[k] is not 0 */
+    /* lock: the first age_count segments of `segments` (the oldest), and
+     * the length of each one's longest free run. */
+    uint32_t age_count;
+    uint16_t age_longest[HAK_RUNS_AGE_SLOTS];
+    struct hak_runs_segment *age_seg[HAK_RUNS_AGE_SLOTS];
 } hak_runs_pool;
 
 /* Give a pool its geometry.  The pool itself is zero-initialised (in .bss,
