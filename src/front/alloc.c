@@ -486,6 +486,14 @@ static HAK_FRAME void *alloc_move(void *p, size_t old_usable, size_t size)
     return q;
 }
 
+/* Does a Tiny or Mid block of `usable` bytes keep size (not 0) where it
+ * is?  Not when more than half of it would lie idle, but a block of 64
+ * bytes or less keeps any smaller size: no class below it saves enough. */
+static bool alloc_small_keeps(size_t usable, size_t size)
+{
+    return size - 1 < usable && (size >= usable / 2 || usable <= 64);
+}
+
 /* Every realloc that hak_realloc_impl does not settle in place. */
 static hak_noinline HAK_FRAME void *alloc_realloc_slow(void *p, size_t size)
 {
@@ -507,9 +515,7 @@ static hak_noinline HAK_FRAME void *alloc_realloc_slow(void *p, size_t size)
         alloc_small_check(p, s, "realloc of invalid pointer");
         hak_harden_check(p, s, "realloc of invalid pointer");
         size_t usable = hak_harden_usable(s);
-        if (size <= usable && size >= usable / 2)
-            return p;
-        if (size <= usable && usable <= 64)
+        if (alloc_small_keeps(usable, size))
             return p;
         return alloc_move(p, usable, size);
     }
@@ -556,8 +562,8 @@ static hak_noinline HAK_FRAME void *alloc_realloc_slow(void *p, size_t size)
  * free fast path's (api.h: the start of a block below the slab's bump, not
  * marked freed), so the default checks hold here as they do there; a block
  * that fails it, and every other case, goes to alloc_realloc_slow, which
- * names the misuse.  Canaries (secure profile) are checked there too.
- * size - 1 < usable also sends size 0 (a free) there.  The profiler's
+ * names the misuse.  Canaries (secure profile) are checked there too,
+ * and size 0 (a free) goes there.  The profiler's
  * view of a Large run kept in place is the slow path's too. */
 HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
 {
@@ -571,7 +577,7 @@ HAK_FRAME void *hak_realloc_impl(void *p, size_t size)
          * does not stall this load behind its store. */
         if (hak_likely(hak_slab_offset_ok(s, a - s->start)) && !hak_track_is_free(p) &&
             !hak_block_carries_mark(p, hak_block_mark) && !hak_secure.canaries &&
-            size - 1 < usable && (size >= usable / 2 || usable <= 64))
+            alloc_small_keeps(usable, size))
             return p;
     } else if (map == HAK_SEGMAP_LARGE && !hak_prof_active() && hak_large_fits(p, size)) {
         return p;

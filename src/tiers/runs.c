@@ -264,7 +264,7 @@ static void runs_age_remove(hak_runs_pool *pool, hak_runs_segment *seg)
         pool->age_seg[k]->age_slot = k;
     }
     seg->age_slot = HAK_RUNS_AGE_SLOTS;
-    if (next != NULL && next != seg)
+    if (next != NULL)
         runs_age_push(pool, next);
 }
 
