@@ -335,3 +335,39 @@ Test(tiny_cache, five_threads_shrink_the_caps_in_proportion)
     test_unpark_threads(&parked);
     cr_assert_eq(cap, full * 12 / 16, "5 heaps: 12/16 of the cap (%u of %u)", cap, full);
 }
+
+/* Every heap's head (the caches of all classes and the size table) lies
+ * in one page, past its first two cache lines, which share their L1 sets
+ * with every page-aligned buffer of the program (small/heap.c).  The main
+ * thread's heap and those of 9 more threads, made one after the other in
+ * the meta arena. */
+#define HEAD_THREADS 9
+static uintptr_t head_heap_seen[HEAD_THREADS];
+
+static void head_record_heap(unsigned index)
+{
+    head_heap_seen[index] = (uintptr_t)hak_heap_current();
+}
+
+static void head_check(uintptr_t h, const char *whose)
+{
+    uintptr_t in_page = h & (HAK_PAGE_SIZE - 1);
+    size_t head = offsetof(hak_heap, tiny_slots);
+    cr_assert(in_page >= 2 * HAK_CACHE_LINE && in_page + head <= HAK_PAGE_SIZE,
+              "%s heap at %#lx: its %zu-byte head starts %lu bytes into its page",
+              whose, (unsigned long)h, head, (unsigned long)in_page);
+}
+
+Test(tiny_cache, heap_heads_lie_in_one_page_past_its_first_lines)
+{
+    test_watchdog(60);
+    hak_free(hak_malloc(100));
+    head_check((uintptr_t)hak_heap_current(), "the main thread's");
+    test_parked parked;
+    test_park_threads(&parked, HEAD_THREADS, head_record_heap);
+    test_unpark_threads(&parked);
+    for (unsigned i = 0; i < HEAD_THREADS; i++) {
+        cr_assert_neq(head_heap_seen[i], 0);
+        head_check(head_heap_seen[i], "a thread's");
+    }
+}

@@ -87,6 +87,33 @@ void hak_heap_release_grown_slots(hak_heap *h)
     }
 }
 
+/* Every heap starts two cache lines into a page.  Its head, the caches of
+ * every class and tiny_cache_word (2.7 KiB), is what every malloc and free
+ * touches, and L1 picks a line's set by its offset in the page: the first
+ * lines of pages share their sets with the start of every page-aligned
+ * buffer and block of the program, which a program reading page headers
+ * or touching memory a page apart keeps refilling.  A heap at a page's
+ * start had the caches of the commonest sizes (16 and 32 bytes, the head's
+ * first line) evicted between two frees, as the freed mark was
+ * (base/block.c); one placed anywhere else could have its head cross into
+ * the next page's first lines.  From two lines in, the whole head lies in
+ * one page, clear of them.  The price is under a page of address space per
+ * heap, never touched. */
+#define HEAP_PAGE_OFFSET (2 * HAK_CACHE_LINE)
+_Static_assert(HEAP_PAGE_OFFSET + offsetof(hak_heap, tiny_slots) <= HAK_PAGE_SIZE,
+               "a heap's head fits in the rest of its first page");
+
+static hak_heap *heap_map(void)
+{
+    char *m = hak_meta_alloc(sizeof(hak_heap) + HAK_PAGE_SIZE);
+    if (m == NULL)
+        return NULL;
+    /* The first address at or after m that lies HEAP_PAGE_OFFSET into a
+     * page (m is at least a page above 0). */
+    uintptr_t at = hak_align_up((uintptr_t)m - HEAP_PAGE_OFFSET, HAK_PAGE_SIZE) + HEAP_PAGE_OFFSET;
+    return (hak_heap *)at;
+}
+
 hak_heap *hak_heap_first(void)
 {
     /* acquire: pairs with the release store that published the heap, so
@@ -104,7 +131,7 @@ hak_heap *hak_heap_acquire(void)
     atomic_fetch_add_explicit(&heap_live_count, 1, memory_order_relaxed);
     hak_lock_release(&heap_lock);
     if (h == NULL) {
-        h = hak_meta_alloc(sizeof(hak_heap));
+        h = heap_map();
         if (h == NULL) {
             atomic_fetch_sub_explicit(&heap_live_count, 1, memory_order_relaxed);
             return NULL;
