@@ -6,7 +6,7 @@
 
 hak_keys_t hak_keys;
 /* Before initialisation: a non-canonical address, so that the Tiny arena's
- * range test (small/arena.h) fails for every pointer until there is one.
+ * range test (small/slab.h) fails for every pointer until there is one.
  *
  * Every free's first load, so it must stay in L1 whatever the program
  * does.  .data starts a page, and the first lines of pages are where a

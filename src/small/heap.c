@@ -50,6 +50,13 @@ void *hak_meta_alloc(size_t size)
     return p;
 }
 
+void *hak_meta_alloc_pages(size_t size)
+{
+    /* The meta arena aligns to a cache line: a page more to align to one. */
+    char *m = hak_meta_alloc(hak_align_up(size, HAK_PAGE_SIZE) + HAK_PAGE_SIZE);
+    return m == NULL ? NULL : (void *)hak_align_up((uintptr_t)m, HAK_PAGE_SIZE);
+}
+
 /* A class's grown slots lie in whole pages of their own (so that
  * hak_heap_release_grown_slots can give all of them back), starting a few
  * cache lines into the first one: each class by a different number, so
@@ -62,11 +69,9 @@ bool hak_heap_grown_slots(hak_heap *h, unsigned cls)
 {
     if (h->tiny_grown_end[cls] != NULL)
         return true;
-    /* The meta arena aligns to a cache line: a page more to align to one. */
-    char *m = hak_meta_alloc(GROWN_PAGES_BYTES + HAK_PAGE_SIZE);
-    if (m == NULL)
+    char *pages = hak_meta_alloc_pages(GROWN_PAGES_BYTES);
+    if (pages == NULL)
         return false;
-    char *pages = (char *)hak_align_up((uintptr_t)m, HAK_PAGE_SIZE);
     h->tiny_grown_end[cls] = (void **)(pages + GROWN_STAGGER(cls)) + HAK_TINY_GROWN_MAX;
     return true;
 }
@@ -97,21 +102,16 @@ void hak_heap_release_grown_slots(hak_heap *h)
  * first line) evicted between two frees, as the freed mark was
  * (base/block.c); one placed anywhere else could have its head cross into
  * the next page's first lines.  From two lines in, the whole head lies in
- * one page, clear of them.  The price is under a page of address space per
- * heap, never touched. */
+ * one page, clear of them.  The price is a little address space per heap,
+ * never touched. */
 #define HEAP_PAGE_OFFSET (2 * HAK_CACHE_LINE)
 _Static_assert(HEAP_PAGE_OFFSET + offsetof(hak_heap, tiny_slots) <= HAK_PAGE_SIZE,
                "a heap's head fits in the rest of its first page");
 
 static hak_heap *heap_map(void)
 {
-    char *m = hak_meta_alloc(sizeof(hak_heap) + HAK_PAGE_SIZE);
-    if (m == NULL)
-        return NULL;
-    /* The first address at or after m that lies HEAP_PAGE_OFFSET into a
-     * page (m is at least a page above 0). */
-    uintptr_t at = hak_align_up((uintptr_t)m - HEAP_PAGE_OFFSET, HAK_PAGE_SIZE) + HEAP_PAGE_OFFSET;
-    return (hak_heap *)at;
+    char *pages = hak_meta_alloc_pages(HEAP_PAGE_OFFSET + sizeof(hak_heap));
+    return pages == NULL ? NULL : (hak_heap *)(pages + HEAP_PAGE_OFFSET);
 }
 
 hak_heap *hak_heap_first(void)

@@ -249,6 +249,9 @@ uint32_t hak_heap_live_count(void);
 hak_heap *hak_heap_first(void);
 /* Allocate never-freed metadata (heaps) from the meta arena. */
 void *hak_meta_alloc(size_t size);
+/* The same, in whole pages of its own (page-aligned, `size` rounded up to
+ * pages): for what is placed at a chosen offset in a page or purged. */
+void *hak_meta_alloc_pages(size_t size);
 
 void hak_heap_fork_prepare(void);
 void hak_heap_fork_parent(void);
