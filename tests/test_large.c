@@ -315,7 +315,7 @@ static unsigned check_segment(const hak_runs_segment *seg)
     unsigned free_runs = 0, free_pages = 0, longest = 0;
     bool prev_free = false;
     for (unsigned i = seg->first_page; i < HAK_RUNS_PAGES;) {
-        unsigned n = seg->run_pages[i];
+        unsigned n = seg->run[i].pages;
         cr_assert(n > 0 && i + n <= HAK_RUNS_PAGES, "page %u: run of %u pages", i, n);
         bool is_free = (seg->free_bits[i / 64] >> (i % 64)) & 1;
         for (unsigned k = i; k < i + n; k++)
@@ -323,7 +323,7 @@ static unsigned check_segment(const hak_runs_segment *seg)
                          "page %u of the run at %u", k, i);
         if (is_free) {
             cr_assert(!prev_free, "free runs at %u and before it touch", i);
-            cr_assert_eq(seg->run_pages[i + n - 1], n, "free run at %u: length at its end", i);
+            cr_assert_eq(seg->run[i + n - 1].pages, n, "free run at %u: length at its end", i);
             unsigned h = seg->bin_head[n], steps = 0;
             while (h && h != i && steps++ < HAK_RUNS_PAGES)
                 h = seg->free_next[h];
@@ -333,11 +333,11 @@ static unsigned check_segment(const hak_runs_segment *seg)
             free_pages += n;
             longest = n > longest ? n : longest;
         } else {
-            unsigned st = atomic_load(&seg->run_state[i]);
+            unsigned st = atomic_load(&seg->run[i].state);
             cr_assert(st == HAK_RUN_ALLOCATED || st == HAK_RUN_CACHED, "run at %u: state %u", i,
                       st);
             for (unsigned k = i + 1; k < i + n; k++)
-                cr_assert_eq(atomic_load(&seg->run_state[k]), HAK_RUN_NONE,
+                cr_assert_eq(atomic_load(&seg->run[k].state), HAK_RUN_NONE,
                              "page %u inside the run at %u reads as a head", k, i);
         }
         prev_free = is_free;

@@ -485,11 +485,28 @@ Test(misuse_matrix, free_into_a_free_slab)
     hak_free(p);
 }
 
+/* Every page of a header, not only its first: the records of the
+ * header's own pages are what rejects them. */
 Test(misuse_matrix, free_of_a_large_segment_header)
 {
     char *p = alloc_filled(100 * KiB);
-    victim = (void *)((uintptr_t)p & ~(uintptr_t)HAK_SEGMENT_MASK);
-    expect_abort(child_free, "not the start of a Large block", "Large segment header");
+    uintptr_t seg = (uintptr_t)p & ~(uintptr_t)HAK_SEGMENT_MASK;
+    for (uintptr_t page = 0; page < 4; page++) {
+        victim = (void *)(seg + page * HAK_PAGE_SIZE);
+        cr_assert_lt((uintptr_t)victim, (uintptr_t)p, "page %zu lies before the first block",
+                     (size_t)page);
+        expect_abort(child_free, "not the start of a Large block", "Large segment header");
+        expect_abort(child_realloc, "not the start of a Large block", "Large segment header");
+    }
+    hak_free(p);
+}
+
+Test(misuse_matrix, free_of_a_huge_arena_header)
+{
+    char *p = alloc_filled(4 * MiB);
+    victim = (void *)((uintptr_t)p & ~(((uintptr_t)64 << 20) - 1));
+    cr_assert_lt((uintptr_t)victim, (uintptr_t)p, "the arena's header lies before the block");
+    expect_abort(child_free, "not the start of a Huge block", "Huge arena header");
     hak_free(p);
 }
 

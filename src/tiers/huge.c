@@ -32,7 +32,7 @@
 #define HUGE_ARENA_PAGE ((size_t)1 << HUGE_ARENA_PAGE_SHIFT)
 #define HUGE_ARENA_MAX ((size_t)32 << 20)
 _Static_assert((HUGE_ARENA_MAX << HAK_RUNS_REQUEST_SHIFT) <= UINT32_MAX,
-               "an arena block's request and alignment fit run_request");
+               "an arena block's request and alignment fit a run record");
 static hak_runs_pool huge_arena_pool; /* geometry: hak_huge_init */
 
 void hak_huge_init(void)
@@ -260,8 +260,9 @@ static void *huge_arena_alloc(size_t size, size_t align, bool *zeroed)
         p = hak_runs_take(&huge_arena_pool, pages, 1, zeroed);
         hak_lock_release(&huge_arena_pool.lock);
     }
-    hak_runs_segment *arena = hak_runs_segment_of(&huge_arena_pool, (uintptr_t)p);
-    hak_runs_note_request(arena, hak_runs_page_of(&huge_arena_pool, (uintptr_t)p), size, align);
+    uintptr_t a = (uintptr_t)p;
+    hak_runs_note_request(hak_runs_segment_at(a, HUGE_ARENA_SHIFT),
+                          hak_runs_page_at(a, HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT), size, align);
     hak_track_alloc(p, (size_t)pages << HUGE_ARENA_PAGE_SHIFT);
     return p;
 }
@@ -270,16 +271,17 @@ static void *huge_arena_alloc(size_t size, size_t align, bool *zeroed)
 static hak_runs_segment *huge_arena_check(const void *p, const char *op, unsigned *page)
 {
     uintptr_t a = (uintptr_t)p;
-    hak_runs_segment *arena = hak_runs_segment_of(&huge_arena_pool, a);
-    unsigned i = hak_runs_page_of(&huge_arena_pool, a);
-    if (hak_unlikely((a & (HUGE_ARENA_PAGE - 1)) != 0 || i < arena->first_page))
+    hak_runs_segment *arena = hak_runs_segment_at(a, HUGE_ARENA_SHIFT);
+    unsigned i = hak_runs_page_at(a, HUGE_ARENA_SHIFT, HUGE_ARENA_PAGE_SHIFT);
+    if (hak_unlikely((a & (HUGE_ARENA_PAGE - 1)) != 0))
         hak_fatal_ptr(op, p, "not the start of a Huge block");
-    /* relaxed: a state change by another thread would itself be misuse. */
-    unsigned st = atomic_load_explicit(&arena->run_state[i], memory_order_relaxed);
+    /* The header's own page reads NONE (as in large_check).  relaxed: a
+     * state change by another thread would itself be misuse. */
+    unsigned st = atomic_load_explicit(&arena->run[i].state, memory_order_relaxed);
     if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
-        if (st == HAK_RUN_FREED)
+        if (st == HAK_RUN_FREED && i >= arena->first_page)
             hak_fatal_block(hak_diag_freed(op), p, "Huge",
-                            (size_t)arena->run_pages[i] << HUGE_ARENA_PAGE_SHIFT);
+                            (size_t)arena->run[i].pages << HUGE_ARENA_PAGE_SHIFT);
         hak_fatal_ptr(op, p, "not the start of a Huge block");
     }
     *page = i;
@@ -288,7 +290,7 @@ static hak_runs_segment *huge_arena_check(const void *p, const char *op, unsigne
 
 static size_t huge_arena_usable(const hak_runs_segment *arena, unsigned i)
 {
-    return (size_t)arena->run_pages[i] << HUGE_ARENA_PAGE_SHIFT;
+    return (size_t)arena->run[i].pages << HUGE_ARENA_PAGE_SHIFT;
 }
 
 /* The run at page i of the arena goes back to it (not counted). */
@@ -298,7 +300,7 @@ static void huge_arena_release(hak_runs_segment *arena, unsigned i)
     uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&huge_arena_pool.lock);
     hak_runs_set_state(arena, i, HAK_RUN_FREED);
-    hak_runs_give_back(&huge_arena_pool, arena, i, arena->run_pages[i], now);
+    hak_runs_give_back(&huge_arena_pool, arena, i, arena->run[i].pages, now);
     hak_lock_release(&huge_arena_pool.lock);
 }
 
@@ -332,7 +334,7 @@ static void *huge_arena_realloc(void *p, size_t size)
 {
     unsigned i;
     hak_runs_segment *arena = huge_arena_check(p, "realloc of invalid pointer", &i);
-    unsigned have = arena->run_pages[i];
+    unsigned have = arena->run[i].pages;
     size_t old_usable = huge_arena_usable(arena, i);
     if (size <= HUGE_ARENA_MAX) {
         unsigned want = huge_arena_pages(size);
@@ -340,7 +342,7 @@ static void *huge_arena_realloc(void *p, size_t size)
         if (!ok) {
             hak_lock_acquire(&huge_arena_pool.lock);
             if (want < have) {
-                arena->run_pages[i] = (uint16_t)want;
+                arena->run[i].pages = (uint16_t)want;
                 /* Poisoned before the pages are given back: once the lock
                  * is released another thread may take and unpoison them
                  * (base/track.h). */

@@ -32,12 +32,12 @@ void hak_large_init(void)
 
 static hak_runs_segment *large_segment_of(const void *p)
 {
-    return hak_runs_segment_of(&large_pool, (uintptr_t)p);
+    return hak_runs_segment_at((uintptr_t)p, HAK_SEGMENT_SHIFT);
 }
 
 static unsigned large_page_of(const void *p)
 {
-    return hak_runs_page_of(&large_pool, (uintptr_t)p);
+    return hak_runs_page_at((uintptr_t)p, HAK_SEGMENT_SHIFT, HAK_PAGE_SHIFT);
 }
 
 /* Guard pages (secure profile): the last page of every run is made
@@ -55,14 +55,14 @@ static void large_release_run(hak_runs_segment *seg, unsigned i, uint64_t now)
 {
     hak_runs_set_state(seg, i, HAK_RUN_FREED);
     void *run = hak_runs_address(&large_pool, seg, i);
-    if (large_guard() && !large_guard_set(run, seg->run_pages[i], false)) {
+    if (large_guard() && !large_guard_set(run, seg->run[i].pages, false)) {
         /* Its guard page could not be made accessible again (mprotect out
          * of mappings): reusing the run would fault in the next owner's
          * data, so it stays out of use (leaked, never handed out). */
         return;
     }
-    hak_track_free(run, (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
-    hak_runs_give_back(&large_pool, seg, i, seg->run_pages[i], now);
+    hak_track_free(run, (size_t)seg->run[i].pages << HAK_PAGE_SHIFT);
+    hak_runs_give_back(&large_pool, seg, i, seg->run[i].pages, now);
 }
 
 /* A cached run for class cls, or (round) for a larger class within the
@@ -169,11 +169,11 @@ void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed
 static hak_noreturn hak_cold void large_check_failed(const void *p, const char *op,
                                                      const hak_runs_segment *seg, unsigned i)
 {
-    if (seg != NULL) {
+    if (seg != NULL && i >= seg->first_page) {
         /* relaxed: as in large_check. */
-        unsigned st = atomic_load_explicit(&seg->run_state[i], memory_order_relaxed);
+        unsigned st = atomic_load_explicit(&seg->run[i].state, memory_order_relaxed);
         if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED || st == HAK_RUN_QUARANTINED)
-            hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run_pages[i] << HAK_PAGE_SHIFT);
+            hak_fatal_block(hak_diag_freed(op), p, "Large", (size_t)seg->run[i].pages << HAK_PAGE_SHIFT);
     }
     hak_fatal_ptr(op, p, "not the start of a Large block");
 }
@@ -186,10 +186,13 @@ hak_inline hak_runs_segment *large_check(const void *p, const char *op, unsigned
     uintptr_t a = (uintptr_t)p;
     hak_runs_segment *seg = large_segment_of(p);
     unsigned i = large_page_of(p);
-    if (hak_unlikely((a & (HAK_PAGE_SIZE - 1)) != 0 || i < seg->first_page))
+    if (hak_unlikely((a & (HAK_PAGE_SIZE - 1)) != 0))
         large_check_failed(p, op, NULL, 0);
-    /* relaxed: a state change by another thread would itself be misuse. */
-    if (hak_unlikely(atomic_load_explicit(&seg->run_state[i], memory_order_relaxed) !=
+    /* A page of the header itself is never a run head: its record reads
+     * NONE, so this one test rejects it too, without the header's first
+     * line.  relaxed: a state change by another thread would itself be
+     * misuse. */
+    if (hak_unlikely(atomic_load_explicit(&seg->run[i].state, memory_order_relaxed) !=
                      HAK_RUN_ALLOCATED))
         large_check_failed(p, op, seg, i);
     *page = i;
@@ -199,7 +202,7 @@ hak_inline hak_runs_segment *large_check(const void *p, const char *op, unsigned
 /* Usable bytes of the run headed at page i (its guard page excluded). */
 static size_t large_run_bytes(const hak_runs_segment *seg, unsigned i)
 {
-    return (size_t)(seg->run_pages[i] - large_guard()) << HAK_PAGE_SHIFT;
+    return (size_t)(seg->run[i].pages - large_guard()) << HAK_PAGE_SHIFT;
 }
 
 size_t hak_large_usable(const void *p)
@@ -347,12 +350,12 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
     if (new_size <= HAK_MID_MAX)
         return false; /* a Mid block wastes less */
     unsigned want = (unsigned)(hak_large_class_size[hak_large_class_of(new_size)] >> HAK_PAGE_SHIFT);
-    unsigned have = seg->run_pages[i];
+    unsigned have = seg->run[i].pages;
     bool ok = false;
     uint64_t now = hak_os_coarse_ms();
     hak_lock_acquire(&large_pool.lock);
     if (want < have) {
-        seg->run_pages[i] = (uint16_t)want;
+        seg->run[i].pages = (uint16_t)want;
         hak_runs_give_back(&large_pool, seg, i + want, have - want, now);
         hak_track_free((char *)p + ((size_t)want << HAK_PAGE_SHIFT),
                        (size_t)(have - want) << HAK_PAGE_SHIFT);

@@ -148,14 +148,14 @@ static hak_runs_segment *runs_bin_entry(hak_list_node *n)
 /* ---- free runs of a segment (lock held) ----
  *
  * Every free page belongs to exactly one free run, and two free runs never
- * touch.  A free run of n pages at page h has run_pages n at h and at
+ * touch.  A free run of n pages at page h has run[].pages n at h and at
  * h + n - 1 and is on the segment's list of runs of n pages.  The segment
  * is on the pool's bin of its longest free run. */
 
 static void run_file(hak_runs_segment *seg, unsigned h, unsigned n)
 {
-    seg->run_pages[h] = (uint16_t)n;
-    seg->run_pages[h + n - 1] = (uint16_t)n;
+    seg->run[h].pages = (uint16_t)n;
+    seg->run[h + n - 1].pages = (uint16_t)n;
     unsigned first = seg->bin_head[n];
     seg->free_next[h] = (uint16_t)first;
     seg->free_prev[h] = 0;
@@ -354,7 +354,7 @@ static void *runs_carve(hak_runs_pool *pool, hak_runs_segment *seg, unsigned h, 
         run_file(seg, i + pages, h + n - i - pages);
     runs_refile(pool, seg);
     unsigned dirty_pages = runs_claim(pool, seg, i, pages, 1);
-    seg->run_pages[i] = (uint16_t)pages;
+    seg->run[i].pages = (uint16_t)pages;
     bits_set_one(seg->mark_bits, i);
     hak_runs_set_state(seg, i, HAK_RUN_ALLOCATED);
     /* Purged pages read as zero only with MADV_DONTNEED. */
@@ -394,7 +394,7 @@ void *hak_runs_take(hak_runs_pool *pool, unsigned pages, unsigned align_pages, b
             /* The head of the free run holding page i: the page after the
              * last busy one before it (the header's pages count as busy). */
             unsigned h = bits_prev(seg->free_bits, i, false) + 1;
-            return runs_carve(pool, seg, h, seg->run_pages[h], i, pages, zeroed);
+            return runs_carve(pool, seg, h, seg->run[h].pages, i, pages, zeroed);
         }
     }
     return NULL;
@@ -405,13 +405,13 @@ void hak_runs_give_back(hak_runs_pool *pool, hak_runs_segment *seg, unsigned i, 
 {
     unsigned h = i, n = pages;
     if (h > seg->first_page && bits_test(seg->free_bits, h - 1)) {
-        unsigned before = seg->run_pages[h - 1];
+        unsigned before = seg->run[h - 1].pages;
         h -= before;
         n += before;
         run_unfile(seg, h, before);
     }
     if (i + pages < HAK_RUNS_PAGES && bits_test(seg->free_bits, i + pages)) {
-        unsigned after = seg->run_pages[i + pages];
+        unsigned after = seg->run[i + pages].pages;
         n += after;
         run_unfile(seg, i + pages, after);
     }
@@ -433,17 +433,17 @@ bool hak_runs_grow(hak_runs_pool *pool, hak_runs_segment *seg, unsigned i, unsig
                    unsigned want)
 {
     unsigned e = i + have;
-    if (e >= HAK_RUNS_PAGES || !bits_test(seg->free_bits, e) || seg->run_pages[e] < want - have)
+    if (e >= HAK_RUNS_PAGES || !bits_test(seg->free_bits, e) || seg->run[e].pages < want - have)
         return false;
     /* The free run right after the run is long enough: the run takes the
      * front of it. */
-    unsigned n = seg->run_pages[e];
+    unsigned n = seg->run[e].pages;
     run_unfile(seg, e, n);
     if (n > want - have)
         run_file(seg, i + want, n - (want - have));
     runs_refile(pool, seg);
     runs_claim(pool, seg, e, want - have, 0);
-    seg->run_pages[i] = (uint16_t)want;
+    seg->run[i].pages = (uint16_t)want;
     return true;
 }
 

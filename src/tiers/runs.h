@@ -21,7 +21,7 @@
  * away; a segment that stays empty for a delay is unmapped.
  *
  * Locking: the pool's lock guards its segment list, its bins and every
- * field of its segments marked "pool lock".  run_state is also read
+ * field of its segments marked "pool lock".  A run's state is also read
  * without the lock by misuse checks (relaxed atomics).
  */
 #ifndef HAK_RUNS_H
@@ -46,6 +46,26 @@ enum {
     HAK_RUN_QUARANTINED = 4, /* freed, held back before reuse (secure profile) */
 };
 
+/* One page's record in its segment's header. */
+typedef struct hak_run_head {
+    /* HAK_RUN_* at the head of every allocated, cached or quarantined run,
+     * NONE inside them and on the header's own pages; a free run keeps
+     * FREED at the old heads it absorbed, so that a second free of one is
+     * still reported as a double free. */
+    _Atomic uint8_t state;
+    uint8_t unused;
+    /* pool lock: the length of the run at its head, and of a free run also
+     * at its last page (so a freed neighbour finds its head). */
+    uint16_t pages;
+    /* At run heads: what the run was allocated for, for the checks of sized
+     * and aligned frees: the size asked for << HAK_RUNS_REQUEST_SHIFT | log2
+     * of the alignment asked for (HAK_MIN_ALIGN at least).  Written by the
+     * allocating thread; a free that reads it comes after the program handed
+     * the pointer over (its own synchronisation orders the two). */
+    uint32_t request;
+} hak_run_head;
+_Static_assert(sizeof(hak_run_head) == 8, "eight records to a cache line");
+
 typedef struct hak_runs_segment {
     uint64_t magic;              /* hak_keys.header ^ address ^ the pool's tag */
     uint32_t free_pages;         /* pool lock */
@@ -63,7 +83,7 @@ typedef struct hak_runs_segment {
     /* pool lock: dirty pages that were already dirty at epoch_ms; a purge
      * pass half a delay later gives them back (see hak_runs_purge). */
     uint64_t old_bits[HAK_RUNS_WORDS];
-    uint64_t mark_bits[HAK_RUNS_WORDS];  /* pool lock: run_state is not NONE */
+    uint64_t mark_bits[HAK_RUNS_WORDS];  /* pool lock: run[].state is not NONE */
     uint64_t bin_bits[HAK_RUNS_WORDS];   /* pool lock: a free run of that length */
     uint64_t bin_words;                  /* pool lock: bit k: bin_bits[k] is not 0 */
     /* pool lock: free runs of each length, linked through their heads by
@@ -71,19 +91,9 @@ typedef struct hak_runs_segment {
     uint16_t bin_head[HAK_RUNS_PAGES];
     uint16_t free_next[HAK_RUNS_PAGES];
     uint16_t free_prev[HAK_RUNS_PAGES];
-    /* HAK_RUN_* at the head of every allocated, cached or quarantined run,
-     * NONE inside them; a free run keeps FREED at the old heads it absorbed,
-     * so that a second free of one is still reported as a double free. */
-    _Atomic uint8_t run_state[HAK_RUNS_PAGES];
-    /* pool lock: the length of the run at its head, and of a free run also
-     * at its last page (so a freed neighbour finds its head). */
-    uint16_t run_pages[HAK_RUNS_PAGES];
-    /* At run heads: what the run was allocated for, for the checks of sized
-     * and aligned frees: the size asked for << HAK_RUNS_REQUEST_SHIFT | log2
-     * of the alignment asked for (HAK_MIN_ALIGN at least).  Written by the
-     * allocating thread; a free that reads it comes after the program handed
-     * the pointer over (its own synchronisation orders the two). */
-    uint32_t run_request[HAK_RUNS_PAGES];
+    /* Per page, what a free or an in-place realloc reads of a run, in one
+     * record, so that those read one line of the header past its first. */
+    hak_run_head run[HAK_RUNS_PAGES];
 } hak_runs_segment;
 
 #define HAK_RUNS_REQUEST_SHIFT 5 /* log2 of an alignment below 4 GiB */
@@ -123,14 +133,27 @@ hak_inline void hak_runs_pool_setup(hak_runs_pool *pool, unsigned seg_shift, uns
     pool->huge_pages = huge_pages;
 }
 
+/* The segment and page of address a, for a geometry given as constants:
+ * a tier passes its own, so that a free or an in-place realloc reads the
+ * run's record without loading the pool first. */
+hak_inline hak_runs_segment *hak_runs_segment_at(uintptr_t a, unsigned seg_shift)
+{
+    return (hak_runs_segment *)(a & ~(((uintptr_t)1 << seg_shift) - 1));
+}
+
+hak_inline unsigned hak_runs_page_at(uintptr_t a, unsigned seg_shift, unsigned page_shift)
+{
+    return (unsigned)((a & (((uintptr_t)1 << seg_shift) - 1)) >> page_shift);
+}
+
 hak_inline hak_runs_segment *hak_runs_segment_of(const hak_runs_pool *pool, uintptr_t a)
 {
-    return (hak_runs_segment *)(a & ~(((uintptr_t)1 << pool->seg_shift) - 1));
+    return hak_runs_segment_at(a, pool->seg_shift);
 }
 
 hak_inline unsigned hak_runs_page_of(const hak_runs_pool *pool, uintptr_t a)
 {
-    return (unsigned)((a & (((uintptr_t)1 << pool->seg_shift) - 1)) >> pool->page_shift);
+    return hak_runs_page_at(a, pool->seg_shift, pool->page_shift);
 }
 
 hak_inline void *hak_runs_address(const hak_runs_pool *pool, const hak_runs_segment *seg,
@@ -143,7 +166,7 @@ hak_inline void *hak_runs_address(const hak_runs_pool *pool, const hak_runs_segm
 hak_inline void hak_runs_set_state(hak_runs_segment *seg, unsigned page, unsigned state)
 {
     /* relaxed: misuse-check reads only; the run's owner changes it. */
-    atomic_store_explicit(&seg->run_state[page], (uint8_t)state, memory_order_relaxed);
+    atomic_store_explicit(&seg->run[page].state, (uint8_t)state, memory_order_relaxed);
 }
 
 /* Map a new segment for the pool (no lock needed); guard: make the page
@@ -176,18 +199,18 @@ hak_inline void hak_runs_note_request(hak_runs_segment *seg, unsigned i, size_t 
                                       size_t align)
 {
     unsigned shift = (unsigned)__builtin_ctzll(align > HAK_MIN_ALIGN ? align : HAK_MIN_ALIGN);
-    seg->run_request[i] = (uint32_t)size << HAK_RUNS_REQUEST_SHIFT | shift;
+    seg->run[i].request = (uint32_t)size << HAK_RUNS_REQUEST_SHIFT | shift;
 }
 
 /* What it was allocated for: the size, and the alignment. */
 hak_inline size_t hak_runs_request_size(const hak_runs_segment *seg, unsigned i)
 {
-    return seg->run_request[i] >> HAK_RUNS_REQUEST_SHIFT;
+    return seg->run[i].request >> HAK_RUNS_REQUEST_SHIFT;
 }
 
 hak_inline size_t hak_runs_request_align(const hak_runs_segment *seg, unsigned i)
 {
-    return (size_t)1 << (seg->run_request[i] & ((1u << HAK_RUNS_REQUEST_SHIFT) - 1));
+    return (size_t)1 << (seg->run[i].request & ((1u << HAK_RUNS_REQUEST_SHIFT) - 1));
 }
 
 #endif
