@@ -350,6 +350,28 @@ Test(api, realloc_every_pair_of_boundary_sizes)
     }
 }
 
+/* A block that moves to grow gets a quarter more room than it had, so a
+ * buffer grown a few bytes at a time moves once per quarter of its size,
+ * not at every class; what the program asked for stays the block's
+ * request, so a sized free of that size is accepted (a Large run records
+ * it, the Mid-to-Large move included). */
+Test(api, realloc_that_moves_to_grow_leaves_a_quarter_more_room)
+{
+    const size_t start[] = { 24, 100, 1000, 1025, 5000, 20000, 30000, 32768 };
+    for (size_t i = 0; i < sizeof start / sizeof start[0]; i++) {
+        void *p = hak_malloc(start[i]);
+        cr_assert_not_null(p);
+        test_fill(p, start[i], i);
+        size_t u = hak_malloc_usable_size(p);
+        void *q = realloc_checked(p, start[i], u + 1, i);
+        cr_assert_neq(q, p, "a %zu-byte block grew past its class in place", u);
+        cr_assert_geq(hak_malloc_usable_size(q), u + u / 4,
+                      "%zu-byte block moved to %zu bytes for %zu", u,
+                      hak_malloc_usable_size(q), u + 1);
+        hak_free_sized(q, u + 1);
+    }
+}
+
 /* ---- the aligned family ---- */
 
 Test(api, posix_memalign_rejects_bad_alignments)

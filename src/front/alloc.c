@@ -476,11 +476,27 @@ size_t hak_usable_size_impl(const void *p)
     return 0;
 }
 
+/* A block that must move to grow gets a quarter more than it had when
+ * that is more than asked for (as tcmalloc does), up to the Large tier's
+ * top: a buffer grown a few bytes at a time then moves once per quarter
+ * of its size instead of at every class boundary.  Huge blocks grow in
+ * place or by mremap instead (tiers/huge.c). */
+static size_t alloc_move_size(size_t old_usable, size_t size)
+{
+    size_t grown = old_usable + old_usable / 4;
+    return size > old_usable && size < grown && grown <= HAK_LARGE_MAX ? grown : size;
+}
+
 static HAK_FRAME void *alloc_move(void *p, size_t old_usable, size_t size)
 {
-    void *q = hak_api_malloc(size);
+    size_t move_size = alloc_move_size(old_usable, size);
+    void *q = hak_api_malloc(move_size);
     if (q == NULL)
         return NULL; /* p stays valid, errno is ENOMEM */
+    /* A Large run records what it was asked for (sized frees are checked
+     * against it): the program asked for size. */
+    if (move_size != size && move_size > HAK_MID_MAX)
+        (void)hak_large_fits(q, size);
     memcpy(q, p, old_usable < size ? old_usable : size);
     hak_api_free(p);
     return q;
