@@ -9,12 +9,11 @@ hak_keys_t hak_keys;
  * range test (small/slab.h) fails for every pointer until there is one.
  *
  * Every free's first load, so it must stay in L1 whatever the program
- * does.  .data starts a page, and the first lines of pages are where a
- * program's page-aligned buffers and blocks begin: one that touches its
- * blocks a page apart fills the cache sets of those lines (L1 indexes by
- * the offset in the page) and evicted the mark on 4 frees in 10
+ * does.  The first lines of pages are where a program's page-aligned
+ * buffers and blocks begin: one that touches its blocks a page apart fills
+ * the cache sets of those lines (L1 indexes by the offset in the page),
+ * and at .data's second word the mark was evicted on 4 frees in 10
  * (mid_mixed under callgrind's cache model), each then waiting on L2 at
- * the head of the free.  128-byte alignment puts it past .data's first
- * object (the C runtime's, in a shared library or a program), so at least
- * two lines into the page. */
-uintptr_t hak_block_mark __attribute__((aligned(128))) = (uintptr_t)1 << 63;
+ * the head of the free.  128 bytes into a 256-byte-aligned object it is at
+ * least two lines into its page, wherever the linker puts the object. */
+hak_block_mark_home_t hak_block_mark_home = {.mark = (uintptr_t)1 << 63};

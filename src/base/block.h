@@ -44,7 +44,18 @@ typedef struct hak_keys {
 
 /* Written once during initialisation, before any block exists. */
 extern HAK_HIDDEN hak_keys_t hak_keys;
-extern HAK_HIDDEN uintptr_t hak_block_mark;
+/* The freed mark, also the Tiny arena's base (small/slab.h): every free's
+ * first load.  It lies 128 bytes into an object aligned to 256, so at
+ * least two lines into its page whatever the linker places before it
+ * (block.c says why that matters). */
+typedef struct hak_block_mark_home {
+    unsigned char before[128]; /* never used: keeps the mark off a page's first lines */
+    uintptr_t mark;
+} __attribute__((aligned(256))) hak_block_mark_home_t;
+_Static_assert(offsetof(hak_block_mark_home_t, mark) == 128,
+               "tests/hot_data.sh reads the mark 128 bytes into hak_block_mark_home");
+extern HAK_HIDDEN hak_block_mark_home_t hak_block_mark_home;
+#define hak_block_mark (hak_block_mark_home.mark)
 
 hak_inline void hak_block_set_next(hak_block *b, const void *next)
 {
