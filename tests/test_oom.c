@@ -56,6 +56,49 @@ Test(oom, memalign) { every_tier(OOM_MEMALIGN); }
 Test(oom, valloc) { every_tier(OOM_VALLOC); }
 Test(oom, pvalloc) { every_tier(OOM_PVALLOC); }
 
+/* A realloc that moves a block to grow asks for a quarter more room first;
+ * when only the size asked for can be had, it moves to that.  A 20 KiB
+ * Mid block grown by a byte needs the 24 KiB class and would get the
+ * 28 KiB one: with memory exhausted in 28 KiB blocks and one 24 KiB block
+ * freed, only the size asked for fits. */
+static void realloc_room_case(int unused_a, int unused_b)
+{
+    (void)unused_a;
+    (void)unused_b;
+    char *p = hak_malloc(20000);
+    void *spare = hak_malloc(20481);
+    if (p == NULL || spare == NULL)
+        oom_fail("no memory before the limit");
+    size_t u = hak_malloc_usable_size(p);
+    if (u != 20480 || hak_malloc_usable_size(spare) != 24576)
+        oom_fail("classes changed: %zu and %zu", u, hak_malloc_usable_size(spare));
+    memset(p, 0x5a, 20000);
+    oom_limit();
+    size_t n = 0;
+    while (n < OOM_MAX_BLOCKS && (oom_blocks[n] = hak_malloc(u + u / 4)) != NULL)
+        n++;
+    if (n == OOM_MAX_BLOCKS)
+        oom_fail("%zu blocks of %zu bytes and no failure", n, u + u / 4);
+    hak_free(spare);
+    char *q = hak_realloc(p, u + 1);
+    if (q == NULL)
+        oom_fail("realloc to %zu failed with a %zu-byte block free", u + 1, (size_t)24576);
+    for (size_t i = 0; i < 20000; i++)
+        if ((unsigned char)q[i] != 0x5a)
+            oom_fail("realloc lost byte %zu", i);
+    hak_free(q);
+    while (n > 0)
+        hak_free(oom_blocks[--n]);
+    oom_unlimit();
+}
+
+Test(oom, realloc_moves_without_room_when_short)
+{
+    char err[4096];
+    expect_ok(oom_run_in_child(realloc_room_case, 0, 0, err, sizeof err, 60), err,
+              "realloc short of room");
+}
+
 /* Eight threads run out at once, each in every tier. */
 Test(oom, threads_at_once)
 {

@@ -491,6 +491,11 @@ static HAK_FRAME void *alloc_move(void *p, size_t old_usable, size_t size)
 {
     size_t move_size = alloc_move_size(old_usable, size);
     void *q = hak_api_malloc(move_size);
+    if (q == NULL && move_size != size) {
+        /* The room is a bonus: short of memory, move to the size asked. */
+        move_size = size;
+        q = hak_api_malloc(size);
+    }
     if (q == NULL)
         return NULL; /* p stays valid, errno is ENOMEM */
     /* A Large run records what it was asked for (sized frees are checked
