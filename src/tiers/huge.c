@@ -279,7 +279,7 @@ static hak_runs_segment *huge_arena_check(const void *p, const char *op, unsigne
      * state change by another thread would itself be misuse. */
     unsigned st = atomic_load_explicit(&arena->run[i].state, memory_order_relaxed);
     if (hak_unlikely(st != HAK_RUN_ALLOCATED)) {
-        if (st == HAK_RUN_FREED && i >= arena->first_page)
+        if (st == HAK_RUN_FREED)
             hak_fatal_block(hak_diag_freed(op), p, "Huge",
                             (size_t)arena->run[i].pages << HUGE_ARENA_PAGE_SHIFT);
         hak_fatal_ptr(op, p, "not the start of a Huge block");

@@ -165,11 +165,12 @@ void *hak_large_alloc_exact(hak_heap *h, size_t size, size_t align, bool *zeroed
 }
 
 /* p failed large_check: say why, and abort.  seg: NULL when p is not even
- * a page start past the segment's header, else p's segment, page i. */
+ * a page start, else p's segment, page i (a header page's record reads
+ * NONE: "not the start"). */
 static hak_noreturn hak_cold void large_check_failed(const void *p, const char *op,
                                                      const hak_runs_segment *seg, unsigned i)
 {
-    if (seg != NULL && i >= seg->first_page) {
+    if (seg != NULL) {
         /* relaxed: as in large_check. */
         unsigned st = atomic_load_explicit(&seg->run[i].state, memory_order_relaxed);
         if (st == HAK_RUN_CACHED || st == HAK_RUN_FREED || st == HAK_RUN_QUARANTINED)
