@@ -123,7 +123,7 @@ Test(batch_refill, a_mid_refill_carves_at_most_a_page_of_new_blocks)
         unsigned fresh = s->capacity - bump < page ? s->capacity - bump : page;
         cr_assert_eq(got, n + fresh, "%zu B: the free lists whole, then a page's worth", sizes[i]);
         cr_assert_eq(s->bump, bump + fresh);
-        hak_os_unmap((void *)s->start, (size_t)1 << s->shift);
+        hak_os_unmap((void *)hak_slab_base(s), (size_t)1 << s->shift);
     }
 }
 

@@ -226,3 +226,64 @@ Test(mid, abandoned_pages_are_adopted, .timeout = 60)
     hak_stats_get(&st);
     cr_assert_eq(st.tiers[HAK_TIER_MID].allocs, st.tiers[HAK_TIER_MID].frees);
 }
+
+/* Blocks of a coloured class start a different number of cache lines into
+ * the pages of different slabs, each inside its slab; a power-of-two class
+ * stays page-aligned (base/size_class.h). */
+Test(mid, colored_slabs_spread_their_blocks_over_page_offsets)
+{
+    enum { N = 12 * 16 }; /* 20 KiB blocks: 12 to a slab, 16 slabs */
+    static char *p[N];
+    bool offsets[HAK_SLAB_COLORS] = { false };
+    unsigned distinct = 0;
+    unsigned cls = hak_mid_class_of(20000);
+    cr_assert(hak_class_is_colored(cls));
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(20000);
+        uintptr_t a = (uintptr_t)p[i];
+        hak_slab *s = hak_slab_of(a, HAK_MID_PAGE_SHIFT);
+        uintptr_t base = hak_slab_base(s);
+        size_t color = s->start - base;
+        cr_assert_eq(color % HAK_SLAB_COLOR_STEP, 0);
+        cr_assert_lt(color, HAK_SLAB_COLORS * HAK_SLAB_COLOR_STEP);
+        cr_assert_eq((a - s->start) % hak_classes[cls].size, 0, "a block start");
+        cr_assert_leq(a + hak_classes[cls].size, base + ((uintptr_t)1 << HAK_MID_PAGE_SHIFT),
+                      "block %d ends inside its slab", i);
+        unsigned k = (unsigned)((a & (HAK_PAGE_SIZE - 1)) / HAK_SLAB_COLOR_STEP);
+        distinct += !offsets[k];
+        offsets[k] = true;
+    }
+    cr_assert_geq(distinct, 8, "blocks of 16 slabs start at %u page offsets", distinct);
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+
+    cr_assert(!hak_class_is_colored(hak_mid_class_of(16384)));
+    for (int i = 0; i < 40; i++) {
+        p[i] = hak_malloc(16384);
+        cr_assert_eq((uintptr_t)p[i] & (HAK_PAGE_SIZE - 1), 0, "16 KiB blocks stay page-aligned");
+    }
+    for (int i = 0; i < 40; i++)
+        hak_free(p[i]);
+}
+
+/* An alignment above the colour step never gets a block of a coloured
+ * class, whichever slab would serve it. */
+Test(mid, aligned_mid_blocks_are_aligned_in_every_slab)
+{
+    static const size_t sizes[] = { 1300, 5000, 10000, 20000, 30000 };
+    static const size_t aligns[] = { 128, 512, 4096 };
+    enum { N = 40 };
+    void *p[N];
+    for (unsigned a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+        for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            for (int k = 0; k < N; k++) {
+                cr_assert_eq(hak_posix_memalign(&p[k], aligns[a], sizes[i]), 0);
+                cr_assert_eq((uintptr_t)p[k] & (aligns[a] - 1), 0, "align %zu, size %zu: %p",
+                             aligns[a], sizes[i], p[k]);
+                cr_assert_geq(hak_malloc_usable_size(p[k]), sizes[i]);
+            }
+            for (int k = 0; k < N; k++)
+                hak_free(p[k]);
+        }
+    }
+}

@@ -98,11 +98,15 @@ int hak_small_class_aligned(size_t size, size_t align)
     if (size > HAK_MID_MAX || align > HAK_MID_MAX)
         return -1;
     size_t need = size > align ? size : align;
-    /* Slabs start at addresses aligned to their (>= 64 KiB) size, so a
-     * class whose size is a multiple of `align` has only aligned blocks.
-     * Powers of two up to 32 KiB are classes, so the search always ends. */
+    /* Slabs start at addresses aligned to their (>= 64 KiB) size, and a
+     * coloured one's first block a multiple of HAK_SLAB_COLOR_STEP past
+     * that, so a class whose size is a multiple of `align` has only aligned
+     * blocks if align is at most the step or the class is uncoloured.
+     * Powers of two up to 32 KiB are uncoloured classes, so the search
+     * always ends. */
     for (unsigned c = hak_small_class_of(need); c < HAK_SMALL_CLASSES; c++)
-        if ((hak_classes[c].size & (align - 1)) == 0)
+        if ((hak_classes[c].size & (align - 1)) == 0 &&
+            (align <= HAK_SLAB_COLOR_STEP || !hak_class_is_colored(c)))
             return (int)c;
     return -1;
 }

@@ -270,7 +270,7 @@ size_t hak_segment_purge(uint64_t now_ms, bool force)
                 if (!force && now_ms - s->freed_ms < delay)
                     continue;
                 size_t size = (size_t)1 << seg->shift;
-                hak_os_purge((void *)s->start, size, lazy);
+                hak_os_purge((void *)hak_slab_base(s), size, lazy);
                 s->cls = HAK_SLAB_NO_CLASS;
                 seg->dirty_mask &= ~((uint64_t)1 << i);
                 pool->dirty_slabs--;

@@ -9,12 +9,26 @@
 #include "config/secure.h"
 #include "small/remote_collect.h"
 
+/* The colour of slab s for a coloured class, in bytes: a function of where
+ * the slab lies, so that the slabs of one segment (16 Mid slabs) all differ
+ * and consecutive segments shift the sequence.  Reproducible from run to
+ * run, unlike a random one, so that timings are too. */
+static size_t slab_color(const hak_slab *s)
+{
+    unsigned k = (hak_slab_index(s) * 23u + s->segnum * 5u) % HAK_SLAB_COLORS;
+    return (size_t)k * HAK_SLAB_COLOR_STEP;
+}
+
 void hak_slab_format(hak_slab *s, hak_heap *h, unsigned cls)
 {
     const hak_class_info *ci = &hak_classes[cls];
     s->block_size = ci->size;
     s->sized_max = ci->size - (hak_secure.canaries ? HAK_SECURE_TAIL : 0);
-    s->capacity = ci->capacity;
+    /* A coloured slab gives up the block its colour does not leave room
+     * for at the end (some classes' slack holds it). */
+    size_t color = hak_class_is_colored(cls) ? slab_color(s) : 0;
+    s->start = hak_slab_base(s) + color;
+    s->capacity = (uint16_t)((((size_t)1 << s->shift) - color) / ci->size);
     s->cls = (uint8_t)cls;
     s->cache_off = (uint16_t)(offsetof(hak_heap, cache) + cls * sizeof(hak_cache));
     /* Inverse of the odd part of the size mod 2^64 by Newton's iteration

@@ -83,7 +83,9 @@ typedef struct hak_slab {
     /* Block-start test (hak_slab_offset_ok): block_size is 2^block_tz
      * times an odd factor whose inverse mod 2^64 is block_inv. */
     uint64_t block_inv;
-    uintptr_t start;                  /* first block == slab address */
+    /* First block: the slab's address, plus its colour (base/size_class.h)
+     * while it is formatted for a coloured class. */
+    uintptr_t start;
     /* Blocks [0, bump) have been carved out of the slab; [bump, capacity)
      * were never handed out, so the block-start test is bounded by bump
      * (64-bit: compared with a 64-bit value on the free fast path).  Only
@@ -225,6 +227,12 @@ hak_inline hak_slab *hak_segment_slab(hak_segment *seg, unsigned i)
 hak_inline unsigned hak_slab_kind(const hak_slab *s)
 {
     return s->shift == HAK_TINY_SLAB_SHIFT ? HAK_SEG_TINY : HAK_SEG_MID;
+}
+
+/* The slab's address (its first block's, less its colour). */
+hak_inline uintptr_t hak_slab_base(const hak_slab *s)
+{
+    return s->start & ~(((uintptr_t)1 << s->shift) - 1);
 }
 
 /* Index of the slab in its segment. */

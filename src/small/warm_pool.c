@@ -169,7 +169,7 @@ static hak_slab *warm_pool_fresh_slab(hak_heap *h, unsigned cls)
          * back, only what this class touches is resident again.  A Tiny
          * slab needs none of this: its blocks cover the carved part of
          * the slab from its start, whatever their class. */
-        hak_os_purge((void *)s->start, (size_t)1 << s->shift, hak_opt(HAK_OPT_PURGE_MODE) == 1);
+        hak_os_purge((void *)hak_slab_base(s), (size_t)1 << s->shift, hak_opt(HAK_OPT_PURGE_MODE) == 1);
     }
     hak_slab_format(s, h, cls);
     h->cstats[cls].fresh_slabs++;
