@@ -371,3 +371,37 @@ Test(tiny_cache, heap_heads_lie_in_one_page_past_its_first_lines)
         head_check(head_heap_seen[i], "a thread's");
     }
 }
+
+/* What class c's cache may hold past its ordinary ceiling (0: within it). */
+static size_t grown_bytes(const hak_heap *h, unsigned c)
+{
+    uint32_t cap = h->drain_cap[c] != 0 ? h->drain_cap[c] : hak_heap_cache_cap(h, c);
+    return cap > h->cap_ceiling[c] ? (size_t)cap * hak_classes[c].size : 0;
+}
+
+/* Ten classes grown to their own limit one after the other would hold
+ * 5 MiB: the heap's grown caches stay within HAK_CACHE_GROWTH_HEAP_BYTES
+ * together, the newest keeps its growth, and the caches that gave theirs
+ * up hold no more than their ordinary ceiling. */
+Test(tiny_cache, grown_caches_share_one_budget_per_heap)
+{
+    static const size_t sizes[] = { 512, 576, 640, 704, 768, 832, 896, 960, 1024, 448 };
+    size_t wanted = 0;
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i];
+        unsigned n = (unsigned)(HAK_CACHE_GROWTH_BYTES / size);
+        unsigned cls = own_batches(size, n, 12);
+        const hak_heap *h = hak_heap_current();
+        wanted += grown_bytes(h, cls);
+        cr_assert_gt(grown_bytes(h, cls), (size_t)HAK_TINY_CACHE_MAX * size,
+                     "%zu B: the newest class grew (cap %u)", size, hak_heap_cache_cap(h, cls));
+        size_t held = 0;
+        for (unsigned c = 0; c < HAK_TINY_CLASSES; c++) {
+            held += grown_bytes(h, c);
+            if (grown_bytes(h, c) == 0)
+                cr_assert_leq(hak_heap_cache_count(h, c), h->cap_ceiling[c], "class %u", c);
+        }
+        cr_assert_leq(held, HAK_CACHE_GROWTH_HEAP_BYTES, "after %zu B: %zu bytes grown", size, held);
+    }
+    cr_assert_gt(wanted, HAK_CACHE_GROWTH_HEAP_BYTES, "precondition: more growth than the budget");
+}

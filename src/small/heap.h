@@ -41,7 +41,8 @@
  * first time its class grows that far in the heap (tiny_grown_end): the
  * slots every cache uses stay as dense as before, and a heap whose caches
  * never grow that far costs nothing more. */
-#define HAK_CACHE_GROWTH_BYTES (128 * 1024)
+#define HAK_CACHE_GROWTH_BYTES (512 * 1024)
+#define HAK_CACHE_GROWTH_HEAP_BYTES (4096 * 1024) /* all grown caches of a heap */
 #define HAK_GROWTH_RUN_MISSES  4
 #define HAK_TINY_GROWN_MAX     2048
 #define HAK_DRAIN_OVERFLOWS 4   /* overflows without a refill that start a drain */

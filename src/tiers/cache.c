@@ -129,6 +129,49 @@ static unsigned cache_shed(hak_heap *h, unsigned cls, unsigned n)
     return to_slabs;
 }
 
+/* The bytes class c's cache may hold past its ordinary ceiling is all it
+ * may hold: its cap's blocks (the cap a drain will restore, if it drains),
+ * or 0 if that is within the ceiling. */
+static size_t cache_grown_bytes(const hak_heap *h, unsigned c)
+{
+    uint32_t cap = h->drain_cap[c] != 0 ? h->drain_cap[c] : hak_heap_cache_cap(h, c);
+    return cap > h->cap_ceiling[c] ? (size_t)cap * hak_classes[c].size : 0;
+}
+
+/* Class c's cache back to its ordinary ceiling: its oldest blocks beyond
+ * it go to their slabs. */
+static void cache_shrink_to_ceiling(hak_heap *h, unsigned c)
+{
+    uint32_t ceiling = h->cap_ceiling[c];
+    uint32_t count = hak_heap_cache_count(h, c);
+    if (count > ceiling)
+        hak_cache_flush(h, c, count - ceiling);
+    if (h->drain_cap[c] > ceiling)
+        h->drain_cap[c] = ceiling;
+    if (hak_heap_cache_cap(h, c) > ceiling)
+        hak_heap_set_cap(h, c, ceiling);
+}
+
+/* Class cls is to hold `bytes` in a cache grown past its ordinary
+ * ceiling: the other grown caches of the heap give up their growth until
+ * all of them together fit HAK_CACHE_GROWTH_HEAP_BYTES (see "Growth" in
+ * cache.h).  Only Tiny caches grow that far; growth is rare (a cap
+ * doubles at most a few times between two trims), so the classes are
+ * summed here instead of being counted on every change of a cap. */
+static void cache_make_room(hak_heap *h, unsigned cls, size_t bytes)
+{
+    size_t others = 0;
+    for (unsigned c = 0; c < HAK_TINY_CLASSES; c++)
+        others += c == cls ? 0 : cache_grown_bytes(h, c);
+    for (unsigned c = 0; c < HAK_TINY_CLASSES && bytes + others > HAK_CACHE_GROWTH_HEAP_BYTES; c++) {
+        size_t held = c == cls ? 0 : cache_grown_bytes(h, c);
+        if (held == 0)
+            continue;
+        cache_shrink_to_ceiling(h, c);
+        others -= held;
+    }
+}
+
 /* See "Growth" in cache.h.  misses: since the class's previous overflow. */
 static void cache_grow(hak_heap *h, unsigned cls, uint64_t misses)
 {
@@ -138,8 +181,11 @@ static void cache_grow(hak_heap *h, unsigned cls, uint64_t misses)
     uint32_t grown = cap * 2 < ceiling ? cap * 2 : ceiling;
     if (grown > HAK_TINY_CACHE_MAX && !hak_heap_grown_slots(h, cls))
         grown = HAK_TINY_CACHE_MAX;
-    if (grown > cap)
-        hak_heap_set_cap(h, cls, grown);
+    if (grown <= cap)
+        return;
+    if (grown > h->cap_ceiling[cls])
+        cache_make_room(h, cls, (size_t)grown * hak_classes[cls].size);
+    hak_heap_set_cap(h, cls, grown);
 }
 
 /* The cap of a class while it drains: a few blocks, so that a drained
