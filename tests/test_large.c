@@ -469,6 +469,39 @@ Test(large, realloc_in_place)
     cr_assert_eq(stats_now().tiers[HAK_TIER_LARGE].bytes_in_use, in_use0);
 }
 
+/* The run after a block is one the thread freed into its run cache (a
+ * buffer freed the block it moved out of): a realloc that needs its pages
+ * takes it out of the cache and grows in place over it, and the cache
+ * never hands it out again. */
+Test(large, realloc_grows_over_a_run_its_own_cache_holds)
+{
+    lib_init();
+    hak_option_values[HAK_OPT_PURGE_DELAY_MS] = 3600000;
+    size_t n = 40 * KiB;
+    char *a = hak_malloc(n);
+    char *b = hak_malloc(n);
+    char *c = hak_malloc(n);
+    cr_assert_not_null(a);
+    size_t u = hak_malloc_usable_size(a);
+    cr_assert_eq(b, a + u, "precondition: b right after a");
+    cr_assert_eq(c, b + u, "precondition: c right after b (no free run behind b)");
+    test_fill(a, n, 5);
+    hak_free(b);
+    cr_assert_eq(atomic_load(&segment_of(b)->run[page_of(b)].state), HAK_RUN_CACHED,
+                 "precondition: b waits in the run cache");
+    char *q = hak_realloc(a, 2 * u);
+    cr_assert_eq(q, a, "the realloc moved instead of growing over the cached run");
+    cr_assert_geq(hak_malloc_usable_size(q), 2 * u);
+    cr_assert(test_check(q, n, 5));
+    test_fill(q, 2 * u, 6);
+    char *d = hak_malloc(n);
+    cr_assert(d >= q + 2 * u || d + u <= q, "the cache handed out a part of the grown block");
+    cr_assert(test_check(q, 2 * u, 6));
+    hak_free(d);
+    hak_free(q);
+    hak_free(c);
+}
+
 /* ---- aligned allocation ---- */
 
 Test(large, aligned_alloc)

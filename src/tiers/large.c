@@ -335,6 +335,42 @@ bool hak_large_fits(void *p, size_t new_size)
     return true;
 }
 
+/* Lock held.  A run grows in place only into the free run after it.  If
+ * the run after it is one h holds in its run cache (a block the program
+ * freed there, as a growing buffer frees the one it moved out of), and it
+ * would make the room with the free run behind it, it leaves the cache and
+ * goes back to the segment first, where it merges.  A run another heap
+ * caches stays: only its heap may touch its cache.  In bench/
+ * realloc_growth, whose buffers sit side by side and are freed and grown
+ * in turn, memcpy copied 14% fewer bytes (537 M instructions of it in
+ * 800 k reallocs, now 463 M). */
+static void large_uncache_next(hak_heap *h, hak_runs_segment *seg, unsigned e, unsigned need,
+                               uint64_t now)
+{
+    if (h == NULL || h == &hak_heap_empty || e >= HAK_RUNS_PAGES)
+        return;
+    /* relaxed: a run in h's cache changes state only by h's own hand. */
+    if (atomic_load_explicit(&seg->run[e].state, memory_order_relaxed) != HAK_RUN_CACHED)
+        return;
+    unsigned pages = seg->run[e].pages;
+    unsigned after = e + pages;
+    if (after < HAK_RUNS_PAGES && hak_runs_page_free(seg, after))
+        pages += seg->run[after].pages;
+    if (pages < need)
+        return;
+    size_t bytes = large_run_bytes(seg, e);
+    unsigned cls = hak_large_class_of(bytes);
+    void *run = hak_runs_address(&large_pool, seg, e);
+    for (unsigned k = 0; k < h->large.count[cls]; k++) {
+        if (h->large.runs[cls][k] == run) {
+            h->large.runs[cls][k] = h->large.runs[cls][--h->large.count[cls]];
+            h->large.bytes -= bytes;
+            large_release_run(seg, e, now);
+            return;
+        }
+    }
+}
+
 bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
 {
     unsigned i;
@@ -361,10 +397,13 @@ bool hak_large_resize(hak_heap *h, void *p, size_t new_size)
         hak_track_free((char *)p + ((size_t)want << HAK_PAGE_SHIFT),
                        (size_t)(have - want) << HAK_PAGE_SHIFT);
         ok = true;
-    } else if (hak_runs_grow(&large_pool, seg, i, have, want)) {
-        hak_track_alloc((char *)p + ((size_t)have << HAK_PAGE_SHIFT),
-                        (size_t)(want - have) << HAK_PAGE_SHIFT);
-        ok = true;
+    } else {
+        large_uncache_next(h, seg, i + have, want - have, now);
+        if (hak_runs_grow(&large_pool, seg, i, have, want)) {
+            hak_track_alloc((char *)p + ((size_t)have << HAK_PAGE_SHIFT),
+                            (size_t)(want - have) << HAK_PAGE_SHIFT);
+            ok = true;
+        }
     }
     hak_lock_release(&large_pool.lock);
     if (ok)

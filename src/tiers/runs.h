@@ -162,6 +162,12 @@ hak_inline void *hak_runs_address(const hak_runs_pool *pool, const hak_runs_segm
     return (char *)seg + ((size_t)page << pool->page_shift);
 }
 
+/* Lock held.  Is page i of seg free? */
+hak_inline bool hak_runs_page_free(const hak_runs_segment *seg, unsigned i)
+{
+    return (seg->free_bits[i >> 6] >> (i & 63)) & 1;
+}
+
 /* Set the state at a run head. */
 hak_inline void hak_runs_set_state(hak_runs_segment *seg, unsigned page, unsigned state)
 {
