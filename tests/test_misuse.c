@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "small/slab.h"
+
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 
@@ -225,6 +227,29 @@ Test(misuse, interior_free_reports)
         expect_report(child_free_victim, victim, "invalid free");
         hak_free(p); /* the worker's copy is still valid */
     }
+}
+
+/* A coloured Mid slab's first block starts some cache lines into the slab:
+ * the slab's own address, and a line of the gap before that block, are
+ * no blocks (base/size_class.h). */
+Test(misuse, free_in_a_colored_slabs_gap_reports)
+{
+    enum { N = 12 * 8 };
+    char *p[N];
+    hak_slab *s = NULL;
+    for (int i = 0; i < N; i++) {
+        p[i] = alloc_filled(20000);
+        hak_slab *t = hak_slab_of((uintptr_t)p[i], HAK_MID_PAGE_SHIFT);
+        if (s == NULL && t->start != hak_slab_base(t))
+            s = t;
+    }
+    cr_assert_not_null(s, "precondition: 8 slabs of 20 KiB blocks, one of them coloured");
+    victim = (void *)hak_slab_base(s);
+    expect_report(child_free_victim, victim, "invalid free");
+    victim = (void *)(s->start - HAK_SLAB_COLOR_STEP);
+    expect_report(child_free_victim, victim, "invalid free");
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
 }
 
 /* ---- pointers hakmem never handed out ---- */

@@ -60,8 +60,8 @@ hak_inline bool hak_class_is_tiny(unsigned cls) { return cls < HAK_TINY_CLASSES;
  * the words a program reads first in each page of them: those lines then
  * compete for the few cache sets of that offset (one set in 64 of L1 and
  * of L2) while the others stay idle.  With blocks of 2 - 32 KiB whose every
- * page is touched (bench/mid_mixed), colouring made the program's own
- * loads 1.4 - 1.6x faster.  Powers of two stay uncoloured: they are the
+ * page is touched (bench/mid_mixed), the benchmark ran 1.4 - 1.8x as
+ * fast with colours in interleaved runs.  Powers of two stay uncoloured: they are the
  * classes an aligned allocation above a colour step takes
  * (hak_small_class_aligned), and with at least one of them per doubling
  * every alignment still has a class. */
